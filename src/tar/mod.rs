@@ -1,0 +1,4 @@
+//! tar codec
+
+pub mod reader;
+pub mod writer;
