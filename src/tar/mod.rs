@@ -1,4 +1,43 @@
-//! tar codec
+//! The tar codec: a streaming reader that agrees with Go's `archive/tar`, and a writer
+//! that emits every header afresh in one canonical form.
+//!
+//! The gateway never forwards a header the client wrote. It reads each entry into an
+//! [`Entry`], decides about it, and writes a new header from that value, so the daemon
+//! can only ever see what the gateway itself understood.
 
 pub mod reader;
 pub mod writer;
+
+/// The kinds of entry a build context may carry. Anything else (devices, FIFOs, sparse
+/// files, GNU volume headers, ...) is refused by the reader, because the daemon would
+/// either fail on it or extract something no Dockerfile needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Regular,
+    Directory,
+    Symlink,
+    HardLink,
+}
+
+/// One archive member as Go's `archive/tar` would report it, after PAX records and GNU
+/// long names have been applied. Names are raw bytes because Go's are too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: Vec<u8>,
+    pub kind: Kind,
+    /// Permission bits plus setuid/setgid/sticky (`mode & 0o7777`).
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub uname: Vec<u8>,
+    pub gname: Vec<u8>,
+    /// Seconds since the epoch; sub-second precision is dropped (the build cache keys on
+    /// content and the daemon's own tarsum ignores it).
+    pub mtime: i64,
+    /// Bytes of data that follow the header. Always 0 unless `kind` is `Regular`.
+    pub size: u64,
+    /// Target of a symlink or hard link; empty otherwise.
+    pub linkname: Vec<u8>,
+    /// `SCHILY.xattr.*` records in archive order (key without the prefix, value).
+    pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
