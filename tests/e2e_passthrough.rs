@@ -1,0 +1,738 @@
+//! End-to-end tests of the passthrough: the real `buildgate` binary in front of a real
+//! dockerd (see `tests/common/mod.rs` and `scripts/test.sh`), driven by the docker CLIs
+//! (28.x and Debian's 20.10), docker-py and raw HTTP.
+//!
+//! Tests that need the daemon skip when run by hand without one and fail under
+//! `CI=true`. Tests about the gateway itself (daemon down, socket handling, signals) need
+//! no daemon and always run.
+
+mod common;
+
+use common::{Cleanup, Daemon, Gateway, GatewayOpts, IMAGE, clis, http, unique};
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::process::Stdio;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// An upstream address where no daemon will ever be.
+const NO_DAEMON: &str = "unix:///nonexistent/buildgate-test/docker.sock";
+
+macro_rules! daemon_or_skip {
+    () => {
+        match common::docker_host() {
+            Some(h) => h,
+            None => return,
+        }
+    };
+}
+
+fn daemon_version(daemon: &str) -> String {
+    let d = Daemon::new(daemon);
+    let r = http::get(&d.sock, "/version").expect("daemon /version");
+    assert_eq!(r.status, 200);
+    r.json()["Version"].as_str().unwrap().to_string()
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+// ------------------------------------------------------------------------ CLI
+
+#[test]
+fn cli_version_info_images_ps() {
+    let daemon = daemon_or_skip!();
+    let gw = Gateway::start(&daemon, &[]);
+    let mut cleanup = Cleanup::new(&daemon);
+    let server_version = daemon_version(&daemon);
+
+    for cli in clis() {
+        let v = gw
+            .docker(&cli)
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .run()
+            .ok();
+        assert_eq!(v.stdout.trim(), server_version, "via {}", cli.version);
+
+        let info = gw
+            .docker(&cli)
+            .args(["info", "--format", "{{.ServerVersion}} {{.Driver}}"])
+            .run()
+            .ok();
+        assert!(
+            info.stdout.starts_with(&format!("{server_version} ")),
+            "{info}"
+        );
+
+        let images = gw
+            .docker(&cli)
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .run()
+            .ok();
+        assert!(
+            images.stdout.lines().any(|l| l == IMAGE),
+            "base image not listed: {images}"
+        );
+
+        // A container made straight on the daemon must show up in `ps -a` via the gateway.
+        let name = unique("bgt-ps");
+        let created = gw
+            .docker(&cli)
+            .args([
+                "create",
+                "--name",
+                &name,
+                "--label",
+                &cleanup.label,
+                IMAGE,
+                "true",
+            ])
+            .run()
+            .ok();
+        cleanup.container(&name);
+        assert_eq!(created.stdout.trim().len(), 64, "{created}");
+        let ps = gw
+            .docker(&cli)
+            .args([
+                "ps",
+                "-a",
+                "--filter",
+                &format!("label={}", cleanup.label),
+                "--format",
+                "{{.Names}} {{.Status}}",
+            ])
+            .run()
+            .ok();
+        assert_eq!(ps.stdout.trim(), format!("{name} Created"), "{ps}");
+        cleanup.run_now();
+    }
+}
+
+#[test]
+fn cli_run_interactive_stdin_half_close() {
+    let daemon = daemon_or_skip!();
+    let gw = Gateway::start(&daemon, &[]);
+    let cleanup = Cleanup::new(&daemon);
+
+    for cli in clis() {
+        // `echo hi | docker run --rm -i IMAGE cat`: cat only exits when it sees EOF on
+        // stdin, so this finishes only if the client's half-close reaches the container.
+        let out = gw
+            .docker(&cli)
+            .args(["run", "--rm", "-i", "--label", &cleanup.label, IMAGE, "cat"])
+            .stdin("hi\n")
+            .timeout(Duration::from_secs(30))
+            .run()
+            .ok();
+        assert_eq!(out.stdout, "hi\n", "via {}: {out}", cli.version);
+
+        // A larger stream both ways: 1 MiB in, its size and a sample back.
+        let payload: Vec<u8> = (0..1024 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+        let out = gw
+            .docker(&cli)
+            .args([
+                "run",
+                "--rm",
+                "-i",
+                "--label",
+                &cleanup.label,
+                IMAGE,
+                "sh",
+                "-c",
+                "wc -c",
+            ])
+            .stdin(payload)
+            .timeout(Duration::from_secs(30))
+            .run()
+            .ok();
+        assert_eq!(out.stdout.trim(), "1048576", "via {}: {out}", cli.version);
+
+        // Exit status passes through.
+        let out = gw
+            .docker(&cli)
+            .args([
+                "run",
+                "--rm",
+                "--label",
+                &cleanup.label,
+                IMAGE,
+                "sh",
+                "-c",
+                "echo out; echo err >&2; exit 3",
+            ])
+            .run();
+        assert_eq!(out.status.and_then(|s| s.code()), Some(3), "{out}");
+        assert_eq!(out.stdout, "out\n", "{out}");
+        assert!(out.stderr.contains("err"), "{out}");
+    }
+}
+
+#[test]
+fn cli_detached_exec_logs_follow() {
+    let daemon = daemon_or_skip!();
+    let gw = Gateway::start(&daemon, &[]);
+    let mut cleanup = Cleanup::new(&daemon);
+
+    for cli in clis() {
+        let name = unique("bgt-detached");
+        cleanup.container(&name);
+        // Lives ~4 s: long enough to exec into, short enough for `logs -f` to end.
+        let run = gw
+            .docker(&cli)
+            .args([
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--label",
+                &cleanup.label,
+                IMAGE,
+                "sh",
+                "-c",
+                "echo start; sleep 4; echo end",
+            ])
+            .run()
+            .ok();
+        assert_eq!(run.stdout.trim().len(), 64, "{run}");
+
+        let exec = gw
+            .docker(&cli)
+            .args(["exec", &name, "echo", "from-exec"])
+            .run()
+            .ok();
+        assert_eq!(exec.stdout, "from-exec\n", "{exec}");
+
+        // exec -i with piped stdin: needs the half-close too.
+        let exec_i = gw
+            .docker(&cli)
+            .args(["exec", "-i", &name, "cat"])
+            .stdin("via exec stdin\n")
+            .timeout(Duration::from_secs(20))
+            .run()
+            .ok();
+        assert_eq!(exec_i.stdout, "via exec stdin\n", "{exec_i}");
+
+        let logs = gw.docker(&cli).args(["logs", &name]).run().ok();
+        assert!(logs.stdout.starts_with("start\n"), "{logs}");
+
+        // `logs -f` follows until the container exits, then the CLI exits by itself.
+        let started = Instant::now();
+        let follow = gw
+            .docker(&cli)
+            .args(["logs", "-f", &name])
+            .timeout(Duration::from_secs(30))
+            .run()
+            .ok();
+        assert_eq!(follow.stdout, "start\nend\n", "{follow}");
+        assert!(started.elapsed() < Duration::from_secs(30));
+
+        let inspect = gw
+            .docker(&cli)
+            .args([
+                "inspect",
+                "--format",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                &name,
+            ])
+            .run()
+            .ok();
+        assert_eq!(inspect.stdout.trim(), "exited 0", "{inspect}");
+    }
+}
+
+#[test]
+fn cli_events_since_until() {
+    let daemon = daemon_or_skip!();
+    let gw = Gateway::start(&daemon, &[]);
+    let mut cleanup = Cleanup::new(&daemon);
+
+    for cli in clis() {
+        let name = unique("bgt-events");
+        cleanup.container(&name);
+        let since = now_unix() - 1;
+        gw.docker(&cli)
+            .args([
+                "create",
+                "--name",
+                &name,
+                "--label",
+                &cleanup.label,
+                IMAGE,
+                "true",
+            ])
+            .run()
+            .ok();
+        gw.docker(&cli).args(["rm", &name]).run().ok();
+        let until = now_unix() + 1;
+        // --until makes the stream finite: the CLI must exit on its own.
+        let events = gw
+            .docker(&cli)
+            .args([
+                "events",
+                "--since",
+                &since.to_string(),
+                "--until",
+                &until.to_string(),
+                "--filter",
+                &format!("container={name}"),
+                "--format",
+                "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+            ])
+            .timeout(Duration::from_secs(30))
+            .run()
+            .ok();
+        let lines: Vec<&str> = events.stdout.lines().collect();
+        assert_eq!(
+            lines,
+            vec![
+                format!("container create {name}"),
+                format!("container destroy {name}")
+            ],
+            "{events}"
+        );
+    }
+}
+
+#[test]
+fn cli_rm_force_running_container() {
+    let daemon = daemon_or_skip!();
+    let gw = Gateway::start(&daemon, &[]);
+    let mut cleanup = Cleanup::new(&daemon);
+
+    for cli in clis() {
+        let name = unique("bgt-rmf");
+        cleanup.container(&name);
+        gw.docker(&cli)
+            .args([
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--label",
+                &cleanup.label,
+                IMAGE,
+                "sleep",
+                "600",
+            ])
+            .run()
+            .ok();
+        let state = cleanup.daemon.inspect_container(&name).expect("created");
+        assert_eq!(state["State"]["Running"], true);
+
+        // Without -f the daemon refuses, and the refusal comes through.
+        let rm = gw.docker(&cli).args(["rm", &name]).run().failed();
+        assert!(rm.stderr.contains("running"), "{rm}");
+
+        let rm = gw.docker(&cli).args(["rm", "-f", &name]).run().ok();
+        assert_eq!(rm.stdout.trim(), name, "{rm}");
+        assert!(cleanup.daemon.inspect_container(&name).is_none());
+    }
+}
+
+// ------------------------------------------------------------------------ raw HTTP
+
+#[test]
+fn raw_http_passthrough_matches_daemon() {
+    let daemon = daemon_or_skip!();
+    let gw = Gateway::start(&daemon, &[]);
+    let d = Daemon::new(&daemon);
+
+    let ping = gw.get("/_ping");
+    assert_eq!((ping.status, ping.text().as_str()), (200, "OK"));
+    assert!(ping.header("api-version").is_some(), "{ping:?}");
+
+    let direct = http::get(&d.sock, "/v1.41/version").unwrap().json();
+    let via = gw.get("/v1.41/version");
+    assert_eq!(via.status, 200);
+    assert_eq!(via.json()["Version"], direct["Version"]);
+    assert_eq!(via.json()["ApiVersion"], direct["ApiVersion"]);
+
+    // Daemon errors keep their status and body.
+    let missing = gw.get("/containers/bgt-does-not-exist-at-all/json");
+    assert_eq!(missing.status, 404, "{missing:?}");
+    assert!(
+        missing.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("bgt-does-not-exist-at-all")
+    );
+
+    // HEAD and a request body pass through.
+    let head = http::request(&gw.sock, "HEAD", "/_ping", &[], b"").unwrap();
+    assert_eq!(head.status, 200);
+    let create = http::request(
+        &gw.sock,
+        "POST",
+        "/containers/create",
+        &[("Content-Type", "application/json")],
+        br#"{"Image":"not-an-image-buildgate-has"}"#,
+    )
+    .unwrap();
+    assert_eq!(create.status, 404, "{create:?}");
+    assert!(create.text().contains("not-an-image-buildgate-has"));
+
+    // Keep-alive: several requests on one connection.
+    let mut s = http::connect(&gw.sock).unwrap();
+    for _ in 0..3 {
+        s.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+            .unwrap();
+        let r = http::read_response(&mut s, false).unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, "OK"));
+    }
+}
+
+// ------------------------------------------------------------------------ daemon down
+
+#[test]
+fn daemon_down_gives_502_json_and_gateway_keeps_serving() {
+    let mut gw = Gateway::start(NO_DAEMON, &[]);
+    for path in ["/_ping", "/version", "/v1.41/containers/json", "/_ping"] {
+        let r = gw.get(path);
+        assert_eq!(r.status, 502, "{path}: {r:?}");
+        assert!(
+            r.header("content-type")
+                .is_some_and(|c| c.starts_with("application/json")),
+            "{r:?}"
+        );
+        let msg = r.json()["message"].as_str().unwrap_or_default().to_string();
+        let prefix = "buildgate: cannot reach the Docker daemon at ";
+        assert!(msg.starts_with(prefix), "{path}: {msg:?}");
+        assert!(
+            msg.contains("/nonexistent/buildgate-test/docker.sock"),
+            "message names the address: {msg:?}"
+        );
+        // "... at ADDR: REASON", with a reason.
+        let rest = &msg[prefix.len()..];
+        assert!(
+            rest.split_once(": ")
+                .is_some_and(|(_, why)| !why.is_empty()),
+            "{msg:?}"
+        );
+    }
+    // The CLI shows the message too.
+    if let Some(cli) = clis().into_iter().next() {
+        let out = gw.docker(&cli).args(["version"]).run().failed();
+        assert!(
+            out.stderr.contains("cannot reach the Docker daemon"),
+            "{out}"
+        );
+    }
+    assert!(
+        gw.try_wait().is_none(),
+        "gateway exited:\n{}",
+        gw.log_banner()
+    );
+}
+
+// ------------------------------------------------------------------------ listen socket
+
+#[test]
+fn stale_socket_file_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stale.sock");
+    // A socket file nobody listens on, as a killed gateway leaves behind.
+    drop(UnixListener::bind(&path).unwrap());
+    assert!(path.exists());
+    assert!(UnixStream::connect(&path).is_err());
+
+    let mut opts = GatewayOpts::new(NO_DAEMON);
+    opts.listen = Some(path.clone());
+    let gw = Gateway::start_with(opts);
+    let r = gw.get("/_ping");
+    assert_eq!(r.status, 502, "the gateway answers on the old path: {r:?}");
+}
+
+#[test]
+fn live_socket_makes_gateway_exit_with_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.sock");
+    let live = UnixListener::bind(&path).unwrap();
+
+    let mut opts = GatewayOpts::new(NO_DAEMON);
+    opts.listen = Some(path.clone());
+    let mut gw = Gateway::spawn(opts);
+    let status = gw
+        .wait_exit(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("gateway kept running on a live socket\n{}", gw.log_banner()));
+    assert!(!status.success(), "{status}\n{}", gw.log_banner());
+    let log = gw.log();
+    let lower = log.to_lowercase();
+    assert!(
+        log.contains(&path.display().to_string())
+            && ["in use", "already", "another", "live", "listening"]
+                .iter()
+                .any(|w| lower.contains(w)),
+        "the error should name the socket and say it is in use:\n{}",
+        gw.log_banner()
+    );
+    // The live socket was left alone.
+    live.set_nonblocking(false).unwrap();
+    let mut c = UnixStream::connect(&path).expect("the live socket still works");
+    let (mut accepted, _) = live.accept().unwrap();
+    c.write_all(b"x").unwrap();
+    let mut b = [0u8; 1];
+    accepted.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"x");
+}
+
+// ------------------------------------------------------------------------ signals
+
+fn assert_graceful_exit_on(sig: i32, upstream: &str) {
+    let mut gw = Gateway::start(upstream, &[]);
+    assert!(gw.sock.exists());
+    let sock = gw.sock.clone();
+    gw.signal(sig);
+    let status = gw
+        .wait_exit(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("no exit 15 s after signal {sig}\n{}", gw.log_banner()));
+    assert!(
+        status.success(),
+        "exit status {status}\n{}",
+        gw.log_banner()
+    );
+    assert!(
+        !sock.exists(),
+        "socket file left behind after signal {sig}\n{}",
+        gw.log_banner()
+    );
+}
+
+#[test]
+fn sigterm_and_sigint_shut_down_gracefully_and_remove_socket() {
+    let upstream = if std::env::var("BUILDGATE_TEST_DOCKER_HOST").is_ok() {
+        daemon_or_skip!()
+    } else {
+        NO_DAEMON.to_string()
+    };
+    assert_graceful_exit_on(libc::SIGTERM, &upstream);
+    assert_graceful_exit_on(libc::SIGINT, &upstream);
+}
+
+#[test]
+fn sigterm_with_an_idle_keepalive_connection_still_exits() {
+    // A client holding an idle keep-alive connection must not keep the gateway alive.
+    let mut gw = Gateway::start(NO_DAEMON, &[]);
+    let mut s = http::connect(&gw.sock).unwrap();
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+        .unwrap();
+    let r = http::read_response(&mut s, false).unwrap();
+    assert_eq!(r.status, 502);
+    let sock = gw.sock.clone();
+    gw.signal(libc::SIGTERM);
+    let status = gw
+        .wait_exit(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("idle connection kept it alive\n{}", gw.log_banner()));
+    assert!(status.success(), "{status}\n{}", gw.log_banner());
+    assert!(!sock.exists());
+    drop(s);
+}
+
+// ------------------------------------------------------------------------ load and leaks
+
+#[test]
+fn fifty_clients_at_once() {
+    let daemon = daemon_or_skip!();
+    let gw = Gateway::start(&daemon, &[]);
+    let version = daemon_version(&daemon);
+    let n = 50;
+
+    // 50 raw clients, each: /_ping, /containers/json, /version on one connection.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let sock = gw.sock.clone();
+            let barrier = barrier.clone();
+            let version = version.clone();
+            thread::spawn(move || {
+                let mut s = http::connect(&sock).unwrap();
+                barrier.wait();
+                for path in ["/_ping", "/containers/json?all=1", "/version"] {
+                    write!(s, "GET {path} HTTP/1.1\r\nHost: docker\r\n\r\n").unwrap();
+                    let r = http::read_response(&mut s, false)
+                        .unwrap_or_else(|e| panic!("client {i} {path}: {e}"));
+                    assert_eq!(r.status, 200, "client {i} {path}: {r:?}");
+                    match path {
+                        "/_ping" => assert_eq!(r.text(), "OK"),
+                        "/version" => assert_eq!(r.json()["Version"], version.as_str()),
+                        _ => assert!(r.json().is_array()),
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("a raw client failed");
+    }
+
+    // 50 CLI processes at once.
+    let cli = clis().into_iter().next().unwrap();
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            gw.docker(&cli)
+                .args(["version", "--format", "{{.Server.Version}}"])
+                .command()
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker version: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), version);
+    }
+}
+
+/// Wait (up to 15 s) for the gateway's fd count to come back to `baseline`.
+fn settle_fds(gw: &Gateway, baseline: usize) -> usize {
+    common::wait_for(Duration::from_secs(15), || {
+        let n = gw.fd_count();
+        (n <= baseline).then_some(n)
+    })
+    .unwrap_or_else(|| gw.fd_count())
+}
+
+#[test]
+fn client_disconnect_mid_stream_leaks_no_fd() {
+    let daemon = daemon_or_skip!();
+    let gw = Gateway::start(&daemon, &[]);
+    let cleanup = Cleanup::new(&daemon);
+    let cli = clis().into_iter().next().unwrap();
+
+    // A container that keeps logging, to follow.
+    let name = unique("bgt-leak");
+    let run = gw
+        .docker(&cli)
+        .args([
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--label",
+            &cleanup.label,
+            IMAGE,
+            "sh",
+            "-c",
+            "while true; do echo tick; sleep 0.2; done",
+        ])
+        .run()
+        .ok();
+    let id = run.stdout.trim().to_string();
+
+    // Warm up (lazy init, pools) and take the baseline once it is quiet.
+    for _ in 0..3 {
+        assert_eq!(gw.get("/_ping").status, 200);
+    }
+    thread::sleep(Duration::from_millis(500));
+    let baseline = gw.fd_count();
+    let threads_before = gw.thread_count();
+
+    for round in 0..5 {
+        // Raw: open a stream, read its head and some body, then vanish.
+        for path in [
+            "/events".to_string(),
+            format!("/containers/{id}/logs?follow=1&stdout=1&stderr=1"),
+        ] {
+            let mut s = http::connect(&gw.sock).unwrap();
+            write!(s, "GET {path} HTTP/1.1\r\nHost: docker\r\n\r\n").unwrap();
+            let (head, _) = http::read_head(&mut s).unwrap();
+            assert_eq!(head.status, 200, "round {round} {path}: {head:?}");
+            if path.contains("logs") {
+                let mut buf = [0u8; 64];
+                assert!(s.read(&mut buf).unwrap() > 0, "no log bytes streamed");
+            }
+            drop(s);
+        }
+        // CLI: `logs -f` and `events`, killed mid-stream.
+        for args in [vec!["logs", "-f", name.as_str()], vec!["events"]] {
+            let mut child = gw
+                .docker(&cli)
+                .args(&args)
+                .command()
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            if args[0] == "logs" {
+                let mut buf = [0u8; 5];
+                child.stdout.as_mut().unwrap().read_exact(&mut buf).unwrap();
+                assert_eq!(&buf, b"tick\n");
+            } else {
+                thread::sleep(Duration::from_millis(300));
+            }
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    let after = settle_fds(&gw, baseline);
+    assert!(
+        after <= baseline,
+        "gateway fds: {baseline} before, {after} after 20 abandoned streams (open: {:?})\n{}",
+        std::fs::read_dir(format!("/proc/{}/fd", gw.pid()))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+            .collect::<Vec<_>>(),
+        gw.log_banner()
+    );
+    let threads_after = gw.thread_count();
+    assert!(
+        threads_after <= threads_before + 8,
+        "threads grew from {threads_before} to {threads_after}"
+    );
+    // And it still serves.
+    assert_eq!(gw.get("/_ping").status, 200);
+}
+
+// ------------------------------------------------------------------------ docker-py
+
+#[test]
+fn docker_py_through_gateway() {
+    let daemon = daemon_or_skip!();
+    let python = std::env::var("BUILDGATE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_docker_py = std::process::Command::new(&python)
+        .args(["-c", "import docker"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_docker_py {
+        common::skip_or_fail::<()>(&format!("{python} cannot import docker (docker-py)"));
+        return;
+    }
+    let gw = Gateway::start(&daemon, &[]);
+    let cleanup = Cleanup::new(&daemon);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/test_passthrough.py");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .env("DOCKER_HOST", gw.host())
+        .env("BUILDGATE_TEST_IMAGE", IMAGE)
+        .env("BUILDGATE_TEST_LABEL", &cleanup.label)
+        .env("BUILDGATE_TEST_SERVER_VERSION", daemon_version(&daemon))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "docker-py tests failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.trim() == "py: 4 passed, 0 failed"),
+        "docker-py tests did not all run:\n{stdout}\n{stderr}"
+    );
+}
