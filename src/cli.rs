@@ -56,6 +56,24 @@ pub struct Cli {
     #[arg(long, env = "BUILDGATE_OWNER_LABEL", default_value = "owner")]
     pub owner_label: String,
 
+    /// Largest Dockerfile accepted, in bytes (suffixes K, M, G for KiB, MiB, GiB).
+    #[arg(long, env = "BUILDGATE_MAX_DOCKERFILE_SIZE", default_value = "1M", value_parser = parse_size)]
+    pub max_dockerfile_size: u64,
+
+    /// Largest decompressed build context accepted, in bytes (K, M, G suffixes); 0 for
+    /// no limit. Also guards against decompression bombs.
+    #[arg(long, env = "BUILDGATE_MAX_CONTEXT_SIZE", default_value = "0", value_parser = parse_size)]
+    pub max_context_size: u64,
+
+    /// Force every build's cgroup parent to this path; without it, a client's value is
+    /// passed on.
+    #[arg(long, env = "BUILDGATE_CGROUP_PARENT")]
+    pub cgroup_parent: Option<String>,
+
+    /// Allow builds with `--network host` or `--network container:...`.
+    #[arg(long, env = "BUILDGATE_ALLOW_HOST_NETWORK")]
+    pub allow_host_network: bool,
+
     /// Log line format.
     #[arg(long, env = "BUILDGATE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -87,6 +105,22 @@ fn parse_mode(value: &str) -> Result<u32, String> {
         ));
     }
     Ok(mode)
+}
+
+fn parse_size(value: &str) -> Result<u64, String> {
+    let upper = value.trim().to_ascii_uppercase();
+    let (digits, shift) = match upper.trim_end_matches("IB").trim_end_matches('B') {
+        d if d.ends_with('K') => (&d[..d.len() - 1], 10),
+        d if d.ends_with('M') => (&d[..d.len() - 1], 20),
+        d if d.ends_with('G') => (&d[..d.len() - 1], 30),
+        d => (d, 0),
+    };
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{value:?} is not a size such as 1048576, 512K, 1M or 4G"))
 }
 
 fn parse_seconds(value: &str) -> Result<Duration, String> {
@@ -128,6 +162,10 @@ impl Cli {
                 key: self.owner_label,
                 value: owner,
             },
+            max_dockerfile_size: self.max_dockerfile_size,
+            max_context_size: (self.max_context_size > 0).then_some(self.max_context_size),
+            cgroup_parent: self.cgroup_parent.filter(|p| !p.is_empty()),
+            allow_host_network: self.allow_host_network,
             shutdown_grace: self.shutdown_grace,
             header_read_timeout: self.header_read_timeout,
             connect_timeout: self.connect_timeout,
@@ -200,6 +238,12 @@ mod tests {
         assert_eq!(parse_mode("0600").unwrap(), 0o600);
         assert_eq!(parse_mode("0o660").unwrap(), 0o660);
         assert!(parse_mode("rw").is_err());
+        assert_eq!(parse_size("1M").unwrap(), 1 << 20);
+        assert_eq!(parse_size("512KiB").unwrap(), 512 << 10);
+        assert_eq!(parse_size("4g").unwrap(), 4 << 30);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("1T").is_err());
+        assert!(parse_size("99999999999999G").is_err());
         assert_eq!(parse_seconds("7s").unwrap(), Duration::from_secs(7));
         assert!(parse_seconds("-1").is_err());
     }

@@ -138,6 +138,14 @@ pub struct Config {
     pub socket_group: Option<String>,
     pub upstream: Address,
     pub owner: Owner,
+    /// Largest Dockerfile the gateway will rewrite.
+    pub max_dockerfile_size: u64,
+    /// Cap on decoded context bytes, if any.
+    pub max_context_size: Option<u64>,
+    /// Forced cgroup parent for builds.
+    pub cgroup_parent: Option<String>,
+    /// Whether builds may use the host's or another container's network.
+    pub allow_host_network: bool,
     /// How long in-flight requests may run after SIGINT/SIGTERM before they are cut.
     pub shutdown_grace: Duration,
     /// How long a client may take to send a complete request head.
