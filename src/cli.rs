@@ -1,1 +1,250 @@
-//! cli
+//! The command line. Every flag can also come from a `BUILDGATE_*` environment variable,
+//! because CI runners (GitLab's `config.toml`, Buildkite hooks, systemd units) pass
+//! settings through the environment more easily than through arguments.
+
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::config::{Address, Config, Owner, validate_owner_key, validate_owner_value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A Docker API gateway that puts an owner label on everything built through it.
+///
+/// Point a job's DOCKER_HOST at buildgate's socket. Every `docker build` then carries
+/// the owner label on every intermediate container and on the final image; everything
+/// else reaches the Docker daemon unchanged.
+#[derive(Debug, Parser)]
+#[command(name = "buildgate", version, about, long_about = None)]
+pub struct Cli {
+    /// Where to listen: unix:///path, a bare path, or tcp://HOST:PORT. Repeat the flag
+    /// (or separate with commas in the variable) to listen in several places.
+    #[arg(
+        long,
+        env = "BUILDGATE_LISTEN",
+        value_delimiter = ',',
+        default_value = "unix:///run/buildgate/docker.sock"
+    )]
+    pub listen: Vec<String>,
+
+    /// Permission bits of the listening unix sockets, in octal.
+    #[arg(long, env = "BUILDGATE_SOCKET_MODE", default_value = "0660", value_parser = parse_mode)]
+    pub socket_mode: u32,
+
+    /// Group (name or numeric id) that owns the listening unix sockets.
+    #[arg(long, env = "BUILDGATE_SOCKET_GROUP")]
+    pub socket_group: Option<String>,
+
+    /// The Docker daemon: unix:///path, a bare path, or tcp://HOST:PORT.
+    #[arg(
+        long,
+        env = "BUILDGATE_UPSTREAM",
+        default_value = "unix:///var/run/docker.sock"
+    )]
+    pub upstream: String,
+
+    /// The owner written into every image built through the gateway, e.g. a CI job ID.
+    #[arg(long, env = "BUILDGATE_OWNER")]
+    pub owner: Option<String>,
+
+    /// The label key that carries the owner.
+    #[arg(long, env = "BUILDGATE_OWNER_LABEL", default_value = "owner")]
+    pub owner_label: String,
+
+    /// Largest Dockerfile accepted, in bytes (suffixes K, M, G for KiB, MiB, GiB).
+    #[arg(long, env = "BUILDGATE_MAX_DOCKERFILE_SIZE", default_value = "1M", value_parser = parse_size)]
+    pub max_dockerfile_size: u64,
+
+    /// Largest decompressed build context accepted, in bytes (K, M, G suffixes); 0 for
+    /// no limit. Also guards against decompression bombs.
+    #[arg(long, env = "BUILDGATE_MAX_CONTEXT_SIZE", default_value = "0", value_parser = parse_size)]
+    pub max_context_size: u64,
+
+    /// Force every build's cgroup parent to this path; without it, a client's value is
+    /// passed on.
+    #[arg(long, env = "BUILDGATE_CGROUP_PARENT")]
+    pub cgroup_parent: Option<String>,
+
+    /// Allow builds with `--network host` or `--network container:...`.
+    #[arg(long, env = "BUILDGATE_ALLOW_HOST_NETWORK")]
+    pub allow_host_network: bool,
+
+    /// Log line format.
+    #[arg(long, env = "BUILDGATE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log level or tracing filter (error, warn, info, debug, trace, or e.g. "buildgate=debug").
+    #[arg(long, env = "BUILDGATE_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Seconds in-flight requests may keep running after SIGINT or SIGTERM.
+    #[arg(long, env = "BUILDGATE_SHUTDOWN_GRACE", default_value = "10", value_parser = parse_seconds)]
+    pub shutdown_grace: Duration,
+
+    /// Seconds a client may take to send a complete request line and headers.
+    #[arg(long, env = "BUILDGATE_HEADER_READ_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    pub header_read_timeout: Duration,
+
+    /// Seconds to wait for the Docker daemon to accept a connection.
+    #[arg(long, env = "BUILDGATE_CONNECT_TIMEOUT", default_value = "5", value_parser = parse_seconds)]
+    pub connect_timeout: Duration,
+}
+
+fn parse_mode(value: &str) -> Result<u32, String> {
+    let digits = value.strip_prefix("0o").unwrap_or(value);
+    let mode = u32::from_str_radix(digits, 8)
+        .map_err(|_| format!("{value:?} is not an octal mode such as 0660"))?;
+    if mode > 0o777 {
+        return Err(format!(
+            "{value:?}: only permission bits (at most 0777) are allowed"
+        ));
+    }
+    Ok(mode)
+}
+
+fn parse_size(value: &str) -> Result<u64, String> {
+    let upper = value.trim().to_ascii_uppercase();
+    let (digits, shift) = match upper.trim_end_matches("IB").trim_end_matches('B') {
+        d if d.ends_with('K') => (&d[..d.len() - 1], 10),
+        d if d.ends_with('M') => (&d[..d.len() - 1], 20),
+        d if d.ends_with('G') => (&d[..d.len() - 1], 30),
+        d => (d, 0),
+    };
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{value:?} is not a size such as 1048576, 512K, 1M or 4G"))
+}
+
+fn parse_seconds(value: &str) -> Result<Duration, String> {
+    let digits = value.strip_suffix('s').unwrap_or(value);
+    digits
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("{value:?} is not a whole number of seconds"))
+}
+
+impl Cli {
+    /// Validates everything at once so an operator sees the first mistake with a reason,
+    /// before any socket is touched.
+    pub fn into_config(self) -> Result<Config, String> {
+        let listen = self
+            .listen
+            .iter()
+            .filter(|value| !value.trim().is_empty())
+            .map(|value| Address::parse(value).map_err(|e| format!("--listen {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if listen.is_empty() {
+            return Err("--listen: give at least one address".to_string());
+        }
+        let upstream = Address::parse(&self.upstream).map_err(|e| format!("--upstream {e}"))?;
+        let Some(owner) = self.owner else {
+            return Err(
+                "--owner (or BUILDGATE_OWNER) is required: it is the label value every build gets"
+                    .to_string(),
+            );
+        };
+        validate_owner_value(&owner).map_err(|e| format!("--owner: {e}"))?;
+        validate_owner_key(&self.owner_label).map_err(|e| format!("--owner-label: {e}"))?;
+        Ok(Config {
+            listen,
+            socket_mode: self.socket_mode,
+            socket_group: self.socket_group,
+            upstream,
+            owner: Owner {
+                key: self.owner_label,
+                value: owner,
+            },
+            max_dockerfile_size: self.max_dockerfile_size,
+            max_context_size: (self.max_context_size > 0).then_some(self.max_context_size),
+            cgroup_parent: self.cgroup_parent.filter(|p| !p.is_empty()),
+            allow_host_network: self.allow_host_network,
+            shutdown_grace: self.shutdown_grace,
+            header_read_timeout: self.header_read_timeout,
+            connect_timeout: self.connect_timeout,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let mut argv = vec!["buildgate"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .into_config()
+    }
+
+    #[test]
+    fn defaults() {
+        let config = parse(&["--owner", "job-1"]).unwrap();
+        assert_eq!(
+            config.listen,
+            vec![Address::Unix("/run/buildgate/docker.sock".into())]
+        );
+        assert_eq!(
+            config.upstream,
+            Address::Unix("/var/run/docker.sock".into())
+        );
+        assert_eq!(config.socket_mode, 0o660);
+        assert_eq!(config.owner.key, "owner");
+        assert_eq!(config.owner.value, "job-1");
+    }
+
+    #[test]
+    fn repeated_listen() {
+        let config = parse(&[
+            "--owner",
+            "o",
+            "--listen",
+            "/tmp/a.sock",
+            "--listen",
+            "tcp://127.0.0.1:2375",
+        ])
+        .unwrap();
+        assert_eq!(config.listen.len(), 2);
+        assert_eq!(config.listen[1], Address::Tcp("127.0.0.1:2375".into()));
+    }
+
+    #[test]
+    fn refusals_name_the_flag() {
+        let cases: &[(&[&str], &str)] = &[
+            (&[], "--owner"),
+            (&["--owner", "a\"b"], "--owner"),
+            (&["--owner", "o", "--owner-label", "a b"], "--owner-label"),
+            (&["--owner", "o", "--upstream", "ftp://x"], "--upstream"),
+            (&["--owner", "o", "--listen", "tcp://x"], "--listen"),
+            (&["--owner", "o", "--socket-mode", "999"], "socket-mode"),
+            (&["--owner", "o", "--socket-mode", "01777"], "socket-mode"),
+        ];
+        for (args, flag) in cases {
+            let err = parse(args).unwrap_err();
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn modes_and_seconds() {
+        assert_eq!(parse_mode("0600").unwrap(), 0o600);
+        assert_eq!(parse_mode("0o660").unwrap(), 0o660);
+        assert!(parse_mode("rw").is_err());
+        assert_eq!(parse_size("1M").unwrap(), 1 << 20);
+        assert_eq!(parse_size("512KiB").unwrap(), 512 << 10);
+        assert_eq!(parse_size("4g").unwrap(), 4 << 30);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("1T").is_err());
+        assert!(parse_size("99999999999999G").is_err());
+        assert_eq!(parse_seconds("7s").unwrap(), Duration::from_secs(7));
+        assert!(parse_seconds("-1").is_err());
+    }
+}

@@ -2,6 +2,7 @@
 //!
 //! Placeholder crate map; filled in as the modules land.
 
+pub mod access_log;
 pub mod cli;
 pub mod config;
 pub mod context;

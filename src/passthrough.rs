@@ -1,1 +1,235 @@
-//! passthrough
+//! The thin path: everything that is not a build goes to the daemon as it came.
+//!
+//! Bodies stream both ways without buffering and without timeouts, because `logs -f`,
+//! `events` and `wait` legitimately run for hours. Hop-by-hop headers are dropped in
+//! both directions (RFC 9110 §7.6.1); hyper re-frames each body on its own side, so the
+//! framing the daemon sees is always the one hyper wrote, never the client's.
+//!
+//! HTTP upgrades (`attach`, `exec` start, `Upgrade: tcp`) are the exception: the
+//! `Connection`/`Upgrade` pair is forwarded, and once the daemon answers `101` the two
+//! raw connections are spliced together. The splice passes a half-close on: when the
+//! client shuts down its write side (end of stdin), the daemon's side is shut down too,
+//! while output keeps flowing back until the daemon closes. That is what makes
+//! `echo hi | docker run -i IMAGE cat` print `hi` and exit.
+
+use std::sync::Arc;
+
+use http::header::{self, HeaderMap, HeaderName};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::sync::Mutex;
+
+use crate::access_log::{Direction, Metered, RequestLog};
+use crate::error::{ApiError, Body, boxed, empty};
+use crate::upstream::{Sender, Upstream};
+
+/// Per client connection: the daemon connection its previous request used, kept for the
+/// next one. Requests on one HTTP/1.1 connection are sequential, so at most one sender
+/// is ever in use per client connection.
+#[derive(Default)]
+pub struct ConnCache {
+    sender: Mutex<Option<Sender>>,
+}
+
+/// Headers that describe one hop, not the message (RFC 9110 §7.6.1, plus the legacy
+/// `Proxy-Connection` and `Keep-Alive`).
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Removes hop-by-hop headers, including every header the `Connection` header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+}
+
+/// True when the request asks to switch protocols (`Connection: Upgrade` plus an
+/// `Upgrade` header), which is how the docker CLI asks to hijack attach/exec streams.
+pub fn wants_upgrade(headers: &HeaderMap) -> bool {
+    let connection_upgrade = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    connection_upgrade && headers.contains_key(header::UPGRADE)
+}
+
+/// The answer when the daemon cannot be reached at all.
+pub fn unreachable(upstream: &Upstream, cause: &dyn std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        format!(
+            "cannot reach the Docker daemon at {}: {cause}",
+            upstream.address()
+        ),
+    )
+}
+
+/// Forwards one request and returns the daemon's response, streaming.
+pub async fn forward(
+    mut req: Request<Incoming>,
+    upstream: &Upstream,
+    cache: &ConnCache,
+    log: Arc<RequestLog>,
+) -> Response<Body> {
+    let upgrade = wants_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+
+    let (mut parts, body) = req.into_parts();
+    // The protocol the client asked to switch to; forwarded as the one hop-by-hop
+    // header pair the daemon must see.
+    let protocol = if upgrade {
+        parts.headers.get(header::UPGRADE).cloned()
+    } else {
+        None
+    };
+    strip_hop_by_hop(&mut parts.headers);
+    if let Some(protocol) = &protocol {
+        parts.headers.insert(
+            header::CONNECTION,
+            http::HeaderValue::from_static("Upgrade"),
+        );
+        parts.headers.insert(header::UPGRADE, protocol.clone());
+    }
+    // The daemon gets origin-form, whatever form the client used.
+    parts.uri = match parts.uri.path_and_query() {
+        Some(pq) => pq.as_str().parse().unwrap_or_else(|_| "/".parse().unwrap()),
+        None => "/".parse().unwrap(),
+    };
+    let body = boxed(Metered::new(body, log.clone(), Direction::In));
+    let upstream_req = Request::from_parts(parts, body);
+
+    let cached = cache.sender.lock().await.take();
+    let mut sender = match upstream.reuse(cached).await {
+        Ok(sender) => sender,
+        Err(err) => return fail(&log, unreachable(upstream, &err)),
+    };
+    let mut response = match sender.send_request(upstream_req).await {
+        Ok(response) => response,
+        Err(err) => return fail(&log, unreachable(upstream, &err)),
+    };
+    log.set_status(response.status());
+
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let Some(client_upgrade) = client_upgrade else {
+            // The daemon switched protocols without being asked; nothing sane can be
+            // relayed to a client that does not expect it.
+            return fail(
+                &log,
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "the Docker daemon switched protocols without an upgrade request",
+                ),
+            );
+        };
+        let upstream_upgrade = hyper::upgrade::on(&mut response);
+        let splice_log = log.clone();
+        tokio::spawn(async move {
+            let (client, daemon) = tokio::join!(client_upgrade, upstream_upgrade);
+            match (client, daemon) {
+                (Ok(client), Ok(daemon)) => {
+                    let mut client = TokioIo::new(client);
+                    let mut daemon = TokioIo::new(daemon);
+                    match tokio::io::copy_bidirectional(&mut client, &mut daemon).await {
+                        Ok((up, down)) => {
+                            splice_log.add_in(up);
+                            splice_log.add_out(down);
+                        }
+                        Err(err) => tracing::debug!(error = %err, "upgraded stream ended"),
+                    }
+                }
+                (client, daemon) => tracing::debug!(
+                    client_ok = client.is_ok(),
+                    daemon_ok = daemon.is_ok(),
+                    "upgrade did not complete on both sides"
+                ),
+            }
+        });
+        let (mut parts, _) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        parts.headers.insert(
+            header::CONNECTION,
+            http::HeaderValue::from_static("Upgrade"),
+        );
+        if let Some(protocol) = protocol {
+            parts.headers.insert(header::UPGRADE, protocol);
+        }
+        return Response::from_parts(parts, empty());
+    }
+
+    // Keep the daemon connection for this client's next request. hyper only lets the
+    // sender go again once this response's body has been read to the end.
+    *cache.sender.lock().await = Some(sender);
+
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, boxed(Metered::new(body, log, Direction::Out)))
+}
+
+fn fail(log: &RequestLog, err: ApiError) -> Response<Body> {
+    tracing::warn!(error = %err, "request failed");
+    log.set_status(err.status);
+    err.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_named_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, X-Private"),
+        );
+        headers.insert("x-private", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+        headers.insert("x-registry-auth", HeaderValue::from_static("secret"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        strip_hop_by_hop(&mut headers);
+        let mut left: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, vec!["content-type", "x-registry-auth"]);
+    }
+
+    #[test]
+    fn upgrade_detection_needs_both_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+        assert!(!wants_upgrade(&headers));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        assert!(wants_upgrade(&headers));
+        headers.remove(header::UPGRADE);
+        assert!(!wants_upgrade(&headers));
+    }
+}
