@@ -33,8 +33,9 @@ apt_install() {
         APT_UPDATED=1
     fi
     step "apt-get install $*"
-    # docker.io's postinst would try to start a system daemon; we don't want one.
-    $SUDO env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
+    # (Where there is no init system, as on CI, docker.io's postinst starts no daemon;
+    # where one is started anyway, the tests still use their own private one.)
+    $SUDO env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
