@@ -13,6 +13,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -181,7 +182,8 @@ fn cli_detached_exec_logs_follow() {
     for cli in clis() {
         let name = unique("bgt-detached");
         cleanup.container(&name);
-        // Lives ~4 s: long enough to exec into, short enough for `logs -f` to end.
+        // Runs until told to stop (a file appears), so timing on a loaded machine can't
+        // end it before the exec calls below.
         let run = gw
             .docker(&cli)
             .args([
@@ -194,7 +196,7 @@ fn cli_detached_exec_logs_follow() {
                 IMAGE,
                 "sh",
                 "-c",
-                "echo start; sleep 4; echo end",
+                "echo start; while [ ! -e /tmp/stop ]; do sleep 0.1; done; echo end",
             ])
             .run()
             .ok();
@@ -221,15 +223,42 @@ fn cli_detached_exec_logs_follow() {
         assert!(logs.stdout.starts_with("start\n"), "{logs}");
 
         // `logs -f` follows until the container exits, then the CLI exits by itself.
-        let started = Instant::now();
-        let follow = gw
+        // `logs -f` streams while the container runs and ends when it ends.
+        let mut follow = gw
             .docker(&cli)
             .args(["logs", "-f", &name])
-            .timeout(Duration::from_secs(30))
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let chunks = stream_chunks(follow.stdout.take().unwrap());
+        let mut seen = Vec::new();
+        assert!(
+            read_until(&chunks, &mut seen, b"start\n", Duration::from_secs(20)),
+            "logs -f printed {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        gw.docker(&cli)
+            .args(["exec", &name, "touch", "/tmp/stop"])
             .run()
             .ok();
-        assert_eq!(follow.stdout, "start\nend\n", "{follow}");
-        assert!(started.elapsed() < Duration::from_secs(30));
+        let exited = common::wait_for(Duration::from_secs(30), || follow.try_wait().unwrap());
+        if exited.is_none() {
+            let _ = follow.kill();
+            let _ = follow.wait();
+        }
+        while let Ok(c) = chunks.recv_timeout(Duration::from_secs(5)) {
+            seen.extend(c);
+        }
+        let seen = String::from_utf8_lossy(&seen);
+        assert!(
+            exited.is_some(),
+            "logs -f did not end when the container did; printed {seen:?}"
+        );
+        assert!(exited.unwrap().success(), "logs -f: {exited:?}");
+        assert_eq!(seen, "start\nend\n");
 
         let inspect = gw
             .docker(&cli)
@@ -243,6 +272,38 @@ fn cli_detached_exec_logs_follow() {
             .ok();
         assert_eq!(inspect.stdout.trim(), "exited 0", "{inspect}");
     }
+}
+
+/// Read `r` in a thread, sending what arrives; the channel closes at EOF.
+fn stream_chunks(mut r: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Collect chunks into `seen` until it contains `needle`; false on timeout or EOF.
+fn read_until(
+    rx: &mpsc::Receiver<Vec<u8>>,
+    seen: &mut Vec<u8>,
+    needle: &[u8],
+    timeout: Duration,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !seen.windows(needle.len()).any(|w| w == needle) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(c) => seen.extend(c),
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 #[test]
