@@ -122,6 +122,24 @@ pub fn classify(method: &http::Method, uri: &http::Uri) -> Result<Route, RouteEr
     })
 }
 
+/// The path a build is forwarded to: `/v<version>/build` when the client named an API
+/// version, else `/build`. The version must survive, because the daemon reads some
+/// build parameters differently per API version; the spelling must not, because only
+/// the canonical one is certain to route the same everywhere. Call only for requests
+/// [`classify`] found to be [`Route::Build`].
+pub fn upstream_build_path(uri: &http::Uri) -> String {
+    let raw = request_target(uri);
+    let version = go_request_path("POST", &raw).ok().and_then(|path| {
+        let rest = strip_version(&path)?;
+        let version = &path[2..path.len() - rest.len()];
+        String::from_utf8(version.to_vec()).ok()
+    });
+    match version {
+        Some(version) => format!("/v{version}/build"),
+        None => "/build".to_string(),
+    }
+}
+
 /// Rebuild the request-target string from what hyper parsed.
 ///
 /// Origin-form keeps the raw `path?query` bytes; absolute-form becomes
@@ -475,6 +493,23 @@ mod tests {
             return Err(0);
         };
         classify(method, &uri).map_err(|e| e.status)
+    }
+
+    #[test]
+    fn upstream_build_path_keeps_only_the_version() {
+        let table = [
+            ("/build", "/build"),
+            ("/build?t=x", "/build"),
+            ("/v1.41/build", "/v1.41/build"),
+            ("/v1.41%2Fbuild", "/v1.41/build"),
+            ("/%761.24/%62uild?q=1", "/v1.24/build"),
+            ("http://docker/v1.40/build", "/v1.40/build"),
+        ];
+        for (target, want) in table {
+            let uri: http::Uri = target.parse().unwrap();
+            assert_eq!(run(&Method::POST, target), BUILD, "{target}");
+            assert_eq!(upstream_build_path(&uri), want, "{target}");
+        }
     }
 
     #[test]
