@@ -11,7 +11,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -20,8 +20,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::access_log::RequestLog;
 use crate::config::{Address, Config};
-use crate::error::Body;
+use crate::error::{ApiError, Body};
 use crate::passthrough::{self, ConnCache};
+use crate::route::{self, Route};
 use crate::upstream::Upstream;
 
 /// Shared, read-only state of a running gateway.
@@ -311,7 +312,50 @@ pub async fn handle(
     cache: Arc<ConnCache>,
 ) -> Result<Response<Body>, Infallible> {
     let log = RequestLog::new(req.method(), req.uri().path());
-    let response = passthrough::forward(req, &gateway.upstream, &cache, log.clone()).await;
+    let response = match route::classify(req.method(), req.uri()) {
+        Err(err) => ApiError::new(status(err.status), err.message).into_response(),
+        Ok(_) if asks_for_h2c(req.headers()) => buildkit_refused().into_response(),
+        Ok(Route::BuildKit) => buildkit_refused().into_response(),
+        Ok(Route::Ping) => {
+            let mut response =
+                passthrough::forward(req, &gateway.upstream, &cache, log.clone()).await;
+            // Clients that pick their builder from the daemon's answer (docker CLI 23+,
+            // buildx's default) must choose the classic builder through the gateway.
+            response
+                .headers_mut()
+                .insert("builder-version", HeaderValue::from_static("1"));
+            response
+        }
+        Ok(Route::Build) => {
+            ApiError::new(StatusCode::NOT_IMPLEMENTED, "builds are not wired yet").into_response()
+        }
+        Ok(Route::Other) => passthrough::forward(req, &gateway.upstream, &cache, log.clone()).await,
+    };
+    if response.status().is_client_error() || response.status().is_server_error() {
+        tracing::debug!(status = %response.status(), "error response");
+    }
     log.set_status(response.status());
     Ok(response)
+}
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// BuildKit runs its own gRPC protocol over an `h2c` upgrade (`/session`, `/grpc`); the
+/// gateway cannot see or label what it builds, so every such request is refused.
+fn asks_for_h2c(headers: &http::HeaderMap) -> bool {
+    passthrough::wants_upgrade(headers)
+        && headers
+            .get_all(http::header::UPGRADE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim().to_ascii_lowercase().starts_with("h2c"))
+}
+
+fn buildkit_refused() -> ApiError {
+    ApiError::bad_request(
+        "BuildKit is not available through this gateway, because it cannot label what BuildKit builds; use the classic builder: set DOCKER_BUILDKIT=0 (and do not use buildx)",
+    )
 }
