@@ -821,3 +821,120 @@ fn docker_py_through_gateway() {
         "docker-py tests did not all run:\n{stdout}\n{stderr}"
     );
 }
+
+// ------------------------------------------------------------------------ more listeners
+
+/// A free loopback port (bound then released; racy only against other binders).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn tcp_listener_passthrough_with_half_close() {
+    let daemon = daemon_or_skip!();
+    let port = free_port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let gw = Gateway::start(&daemon, &["--listen", &tcp]);
+    let cleanup = Cleanup::new(&daemon);
+
+    // Raw request over TCP.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let r = http::read_response(&mut s, true).unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "OK"));
+
+    // The CLI's half-close over TCP (shutdown(SHUT_WR) rather than a unix CloseWrite).
+    for cli in clis() {
+        let out = common::Docker::new(&cli, &tcp)
+            .args(["run", "--rm", "-i", "--label", &cleanup.label, IMAGE, "cat"])
+            .stdin("over tcp\n")
+            .timeout(Duration::from_secs(30))
+            .run()
+            .ok();
+        assert_eq!(out.stdout, "over tcp\n", "via {}: {out}", cli.version);
+    }
+    // Both listeners serve the same gateway.
+    assert_eq!(gw.get("/_ping").status, 200);
+}
+
+#[test]
+fn socket_mode_is_applied() {
+    use std::os::unix::fs::PermissionsExt;
+    let gw = Gateway::start(NO_DAEMON, &[]);
+    let mode = std::fs::metadata(&gw.sock).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o660, "default --socket-mode, got {mode:o}");
+
+    let gw = Gateway::start(NO_DAEMON, &["--socket-mode", "0600"]);
+    let mode = std::fs::metadata(&gw.sock).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o600, "--socket-mode 0600, got {mode:o}");
+}
+
+// ------------------------------------------------------------------------ graceful shutdown
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish_and_cuts_endless_ones_after_grace() {
+    let daemon = daemon_or_skip!();
+    let mut gw = Gateway::start(&daemon, &["--shutdown-grace", "5"]);
+
+    // A finite stream: events until 2 s from now. It must complete normally (a whole
+    // chunked body) although SIGTERM arrives while it runs.
+    let until = now_unix() + 2;
+    let mut finite = http::connect(&gw.sock).unwrap();
+    write!(
+        finite,
+        "GET /events?since={}&until={until} HTTP/1.1\r\nHost: docker\r\n\r\n",
+        now_unix()
+    )
+    .unwrap();
+    let (head, mut rest) = http::read_head(&mut finite).unwrap();
+    assert_eq!(head.status, 200, "{head:?}");
+
+    // An endless stream: cut at the end of the grace period at the latest.
+    let mut endless = http::connect(&gw.sock).unwrap();
+    endless
+        .write_all(b"GET /events HTTP/1.1\r\nHost: docker\r\n\r\n")
+        .unwrap();
+    let (head, _) = http::read_head(&mut endless).unwrap();
+    assert_eq!(head.status, 200, "{head:?}");
+
+    let sock = gw.sock.clone();
+    let signalled = Instant::now();
+    gw.signal(libc::SIGTERM);
+
+    // No new connections once shutting down: the socket file goes away.
+    assert!(
+        common::wait_for(Duration::from_secs(5), || (!sock.exists()).then_some(())).is_some(),
+        "socket still there 5 s after SIGTERM\n{}",
+        gw.log_banner()
+    );
+
+    // The finite stream ends with the chunked terminator, not a cut connection.
+    finite
+        .read_to_end(&mut rest)
+        .unwrap_or_else(|e| panic!("in-flight request was cut: {e}\n{}", gw.log_banner()));
+    assert!(
+        rest.ends_with(b"0\r\n\r\n"),
+        "in-flight response did not end cleanly: {:?}\n{}",
+        String::from_utf8_lossy(&rest),
+        gw.log_banner()
+    );
+
+    // The endless one is closed by the gateway, and it exits, within the grace period.
+    let status = gw
+        .wait_exit(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("still running 15 s after SIGTERM\n{}", gw.log_banner()));
+    let took = signalled.elapsed();
+    assert!(
+        took < Duration::from_secs(12),
+        "exit took {took:?} with a 5 s grace"
+    );
+    let _ = status;
+    let mut buf = Vec::new();
+    let _ = endless.read_to_end(&mut buf); // EOF or reset, but not a hang (30 s timeout)
+}
