@@ -325,11 +325,14 @@ pub struct Cli {
 
 /// The docker CLIs to run the CLI tests with: `BUILDGATE_TEST_DOCKER_CLIS` (colon
 /// separated paths) if set, else whichever of `/usr/local/bin/docker` (the machine's
-/// 28.x) and `/usr/bin/docker` (Debian's 20.10) exist. Fails in CI if there is none.
+/// 28.x) and `/usr/bin/docker` (Debian's 20.10) exist. Under CI=true both must be there.
 pub fn clis() -> Vec<Cli> {
-    let paths: Vec<PathBuf> = match std::env::var("BUILDGATE_TEST_DOCKER_CLIS") {
-        Ok(v) if !v.is_empty() => v.split(':').map(PathBuf::from).collect(),
-        _ => ["/usr/local/bin/docker", "/usr/bin/docker"]
+    let explicit = std::env::var("BUILDGATE_TEST_DOCKER_CLIS")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let paths: Vec<PathBuf> = match &explicit {
+        Some(v) => v.split(':').map(PathBuf::from).collect(),
+        None => ["/usr/local/bin/docker", "/usr/bin/docker"]
             .iter()
             .map(PathBuf::from)
             .filter(|p| p.exists())
@@ -358,6 +361,14 @@ pub fn clis() -> Vec<Cli> {
     }
     if out.is_empty() {
         skip_or_fail::<()>("no docker CLI found");
+    }
+    // CI promises both the old and the new client; don't let a missing one shrink the
+    // matrix silently.
+    if in_ci() && explicit.is_none() && out.len() < 2 {
+        panic!(
+            "CI=true expects two docker CLIs (/usr/local/bin/docker 28.x and Debian's \
+             /usr/bin/docker 20.10), found {out:?}; set BUILDGATE_TEST_DOCKER_CLIS to override"
+        );
     }
     out
 }
