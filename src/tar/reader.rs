@@ -498,6 +498,11 @@ impl Reader {
         if body < 0 {
             return Err(self.malformed("negative size"));
         }
+        if size < 0 {
+            // Go ignores the size of header-only types even when negative; a client
+            // that sends one is not a tar tool we need to humour.
+            return Err(self.unsupported(&name, format!("negative size {size}")));
+        }
 
         let kind = match typeflag {
             _ if sparse => {
