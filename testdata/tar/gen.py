@@ -236,6 +236,8 @@ fixture("ok-gnu-prefix-ignored.tar", entry(b"g", name=b"file", fmt="gnu", prefix
 fixture("ok-gnu-prefix-fallback.tar", entry(b"g", name=b"file", fmt="gnu", prefix=b"evil") + EOA)
 # ... but only when they are ASCII.
 fixture("ok-gnu-prefix-fallback-nonascii.tar", entry(b"g", name=b"file", fmt="gnu", prefix=b"e\xffvil") + EOA)
+# ... and when only ctime does not parse; the prefix then starts at atime.
+fixture("ok-gnu-prefix-fallback-ctime.tar", entry(b"g", name=b"file", fmt="gnu", prefix=b"0123", ctime_gnu=b"zz") + EOA)
 # USTAR magic with a non-standard version still uses the prefix.
 fixture("ok-ustar-prefix-odd-version.tar", entry(b"u", name=b"file", prefix=b"pre", version=b"\0\0") + EOA)
 fixture(
