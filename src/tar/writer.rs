@@ -247,3 +247,270 @@ fn finish_ustar(h: &mut [u8; BLOCK]) {
     put_octal(&mut h[148..155], sum);
     h[155] = b' ';
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tar::reader::{Event, Limits, Reader};
+
+    fn base() -> Entry {
+        Entry {
+            name: b"f".to_vec(),
+            size: 0,
+            ..first_entry()
+        }
+    }
+
+    fn regular(f: impl FnOnce(&mut Entry)) -> Entry {
+        let mut e = base();
+        e.kind = Kind::Regular;
+        e.mode = 0o644;
+        f(&mut e);
+        e
+    }
+
+    fn write(e: &Entry) -> Result<Vec<u8>, TarError> {
+        let mut out = BytesMut::new();
+        write_header(e, &mut out)?;
+        Ok(out.to_vec())
+    }
+
+    /// Reads only the header(s) back: the entry is announced before any data.
+    fn read_back(bytes: &[u8]) -> Entry {
+        let mut r = Reader::new(Limits::default());
+        let mut buf = BytesMut::from(bytes);
+        match r.next_event(&mut buf) {
+            Ok(Some(Event::Entry(e))) => e,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn first_entry_bytes_are_fixed() {
+        let b = write(&first_entry()).expect("first entry");
+        assert_eq!(b.len(), BLOCK);
+        assert_eq!(&b[0..3], b"./\0");
+        assert_eq!(&b[100..108], b"0000755\0");
+        assert_eq!(&b[108..116], b"0000000\0");
+        assert_eq!(&b[124..136], b"00000000000\0");
+        assert_eq!(&b[136..148], b"00000000000\0");
+        assert_eq!(b[156], b'5');
+        assert_eq!(&b[257..265], b"ustar\x0000");
+        assert!(b[345..].iter().all(|&c| c == 0), "no prefix");
+        let sum: u32 = b
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    u32::from(c)
+                }
+            })
+            .sum();
+        assert_eq!(&b[148..156], format!("{sum:06o}\0 ").as_bytes());
+        assert_eq!(read_back(&b), first_entry());
+    }
+
+    #[test]
+    fn padding_and_end() {
+        assert_eq!(padding(0).len(), 0);
+        assert_eq!(padding(1).len(), 511);
+        assert_eq!(padding(511).len(), 1);
+        assert_eq!(padding(512).len(), 0);
+        assert_eq!(padding(u64::MAX).len(), 1);
+        assert!(padding(3).iter().all(|&c| c == 0));
+        assert_eq!(END_OF_ARCHIVE.len(), 1024);
+        assert!(END_OF_ARCHIVE.iter().all(|&c| c == 0));
+    }
+
+    #[test]
+    fn pax_only_when_ustar_cannot_hold_a_field() {
+        let cases: Vec<(&str, Entry, Option<&str>)> = vec![
+            ("plain", regular(|_| {}), None),
+            ("name 100", regular(|e| e.name = vec![b'n'; 100]), None),
+            (
+                "name 101",
+                regular(|e| e.name = vec![b'n'; 101]),
+                Some("path="),
+            ),
+            (
+                "non-ascii name fits",
+                regular(|e| e.name = "é".repeat(50).into_bytes()),
+                None,
+            ),
+            (
+                "link 100",
+                regular(|e| {
+                    e.kind = Kind::Symlink;
+                    e.linkname = vec![b'l'; 100];
+                }),
+                None,
+            ),
+            (
+                "link 101",
+                regular(|e| {
+                    e.kind = Kind::Symlink;
+                    e.linkname = vec![b'l'; 101];
+                }),
+                Some("linkpath="),
+            ),
+            ("uid max octal", regular(|e| e.uid = 0o7777777), None),
+            (
+                "uid above octal",
+                regular(|e| e.uid = 0o7777777 + 1),
+                Some("uid=2097152"),
+            ),
+            (
+                "gid above octal",
+                regular(|e| e.gid = MAX_ID),
+                Some("gid=4294967294"),
+            ),
+            ("size max octal", regular(|e| e.size = (1 << 33) - 1), None),
+            (
+                "size above octal",
+                regular(|e| e.size = 1 << 33),
+                Some("size=8589934592"),
+            ),
+            ("uname 32", regular(|e| e.uname = vec![b'u'; 32]), None),
+            (
+                "uname 33",
+                regular(|e| e.uname = vec![b'u'; 33]),
+                Some("uname="),
+            ),
+            (
+                "gname 33",
+                regular(|e| e.gname = vec![b'g'; 33]),
+                Some("gname="),
+            ),
+            (
+                "mtime max octal",
+                regular(|e| e.mtime = (1 << 33) - 1),
+                None,
+            ),
+            (
+                "mtime above octal",
+                regular(|e| e.mtime = 1 << 33),
+                Some("mtime=8589934592"),
+            ),
+            (
+                "negative mtime",
+                regular(|e| e.mtime = -1),
+                Some("mtime=-1"),
+            ),
+            (
+                "xattr",
+                regular(|e| e.xattrs = vec![(b"user.k".to_vec(), b"v".to_vec())]),
+                Some("SCHILY.xattr.user.k=v\n"),
+            ),
+        ];
+        for (what, e, want) in cases {
+            let b = write(&e).unwrap_or_else(|err| panic!("{what}: {err}"));
+            match want {
+                None => assert_eq!(b.len(), BLOCK, "{what}: one USTAR block"),
+                Some(rec) => {
+                    assert_eq!(b[156], b'x', "{what}: PAX header first");
+                    let text = String::from_utf8_lossy(&b[BLOCK..b.len() - BLOCK]);
+                    assert!(text.contains(rec), "{what}: {text:?}");
+                }
+            }
+            let last = &b[b.len() - BLOCK..];
+            assert_eq!(&last[257..265], b"ustar\x0000", "{what}");
+            assert!(
+                last[345..].iter().all(|&c| c == 0),
+                "{what}: never a prefix"
+            );
+            assert_eq!(read_back(&b), e, "{what}: reads back");
+            assert_eq!(write(&e).ok(), Some(b), "{what}: deterministic");
+        }
+    }
+
+    #[test]
+    fn pax_record_length_counts_itself() {
+        for len in [
+            1usize, 5, 88, 89, 90, 94, 95, 96, 985, 986, 995, 996, 997, 9990, 9995,
+        ] {
+            let mut out = Vec::new();
+            pax_record(&mut out, b"path", &vec![b'a'; len]);
+            let sp = out.iter().position(|&c| c == b' ').expect("space");
+            let n: usize = std::str::from_utf8(&out[..sp])
+                .expect("ascii")
+                .parse()
+                .expect("number");
+            assert_eq!(n, out.len(), "value length {len}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_go_would_read_differently() {
+        let cases: Vec<(&str, Entry)> = vec![
+            ("empty name", regular(|e| e.name.clear())),
+            ("NUL in name", regular(|e| e.name = b"a\0b".to_vec())),
+            ("newline in name", regular(|e| e.name = b"a\nb".to_vec())),
+            (
+                "symlink without target",
+                regular(|e| e.kind = Kind::Symlink),
+            ),
+            (
+                "control byte in target",
+                regular(|e| {
+                    e.kind = Kind::HardLink;
+                    e.linkname = b"\x1b".to_vec();
+                }),
+            ),
+            (
+                "linkname on a file",
+                regular(|e| e.linkname = b"x".to_vec()),
+            ),
+            (
+                "size on a directory",
+                regular(|e| {
+                    e.kind = Kind::Directory;
+                    e.size = 1;
+                }),
+            ),
+            ("size too large", regular(|e| e.size = u64::MAX)),
+            ("mode beyond 0o7777", regular(|e| e.mode = 0o100644)),
+            ("uid beyond 32 bits", regular(|e| e.uid = MAX_ID + 1)),
+            ("NUL in uname", regular(|e| e.uname = b"a\0".to_vec())),
+            (
+                "empty xattr value",
+                regular(|e| e.xattrs = vec![(b"k".to_vec(), Vec::new())]),
+            ),
+            (
+                "'=' in xattr name",
+                regular(|e| e.xattrs = vec![(b"a=b".to_vec(), b"v".to_vec())]),
+            ),
+            (
+                "NUL in xattr name",
+                regular(|e| e.xattrs = vec![(b"a\0".to_vec(), b"v".to_vec())]),
+            ),
+            (
+                "duplicate xattr",
+                regular(|e| {
+                    e.xattrs = vec![
+                        (b"k".to_vec(), b"1".to_vec()),
+                        (b"k".to_vec(), b"2".to_vec()),
+                    ]
+                }),
+            ),
+            (
+                "PAX over 1 MiB",
+                regular(|e| e.xattrs = vec![(b"k".to_vec(), vec![b'v'; 1 << 20])]),
+            ),
+        ];
+        for (what, e) in cases {
+            let mut out = BytesMut::from(&b"keep"[..]);
+            match write_header(&e, &mut out) {
+                Err(err @ TarError::Unrepresentable { .. }) => {
+                    assert!(
+                        err.to_string().starts_with("tar: cannot write entry"),
+                        "{what}: {err}"
+                    )
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+            assert_eq!(&out[..], b"keep", "{what}: nothing appended on error");
+        }
+    }
+}
