@@ -327,3 +327,19 @@ fn go_reads_writer_edge_cases_exactly() {
     let back = our_read(&written, 13).expect("we read our own output");
     assert_eq!(back[1..], entries[..]);
 }
+
+#[test]
+#[ignore = "prints the reader's message for every rejected fixture, for review"]
+fn show_messages() {
+    for path in fixtures() {
+        let data = std::fs::read(&path).expect("read");
+        if let Err(e) = our_read(&data, data.len().max(1)) {
+            println!(
+                "{}: {e}",
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+            );
+        }
+    }
+}

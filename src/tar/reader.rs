@@ -501,7 +501,10 @@ impl Reader {
         if size < 0 {
             // Go ignores the size of header-only types even when negative; a client
             // that sends one is not a tar tool we need to humour.
-            return Err(self.unsupported(&name, format!("negative size {size}")));
+            return Err(self.unsupported(
+                &name,
+                format!("negative size {size}; recreate the archive with a standard tar tool"),
+            ));
         }
 
         let kind = match typeflag {
@@ -573,13 +576,27 @@ impl Reader {
         } else {
             linkname.clear();
         }
-        let mode = u32::try_from(mode)
-            .map_err(|_| self.unsupported(&name, format!("mode {mode} is out of range")))?;
+        let mode = u32::try_from(mode).map_err(|_| {
+            self.unsupported(
+                &name,
+                format!(
+                    "mode {mode} is out of range; recreate the archive with a standard tar tool"
+                ),
+            )
+        })?;
         let id = |v: i64, what: &str| {
             u64::try_from(v)
                 .ok()
                 .filter(|&v| v <= MAX_ID)
-                .ok_or_else(|| self.unsupported(&name, format!("{what} {v} is out of range")))
+                .ok_or_else(|| {
+                    self.unsupported(
+                        &name,
+                        format!(
+                            "{what} {v} is out of range (0 to {MAX_ID}); recreate the archive \
+                             with ordinary owners, e.g. `tar --owner=0 --group=0`"
+                        ),
+                    )
+                })
         };
         let uid = id(uid, "uid")?;
         let gid = id(gid, "gid")?;
@@ -609,7 +626,10 @@ impl Reader {
 
     fn check_path(&self, entry: &[u8], p: &[u8], what: &str) -> Result<(), TarError> {
         if p.is_empty() {
-            return Err(self.unsupported(entry, format!("the {what} is empty")));
+            return Err(self.unsupported(
+                entry,
+                format!("the {what} is empty; every entry needs a path (and every link a target)"),
+            ));
         }
         if p.len() > self.limits.max_path_len {
             return Err(TarError::TooLarge {
