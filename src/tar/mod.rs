@@ -41,3 +41,6 @@ pub struct Entry {
     /// `SCHILY.xattr.*` records in archive order (key without the prefix, value).
     pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
 }
+
+pub use reader::{Event, Limits, Reader, TarError};
+pub use writer::{END_OF_ARCHIVE, first_entry, padding, write_header};

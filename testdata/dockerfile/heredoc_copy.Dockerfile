@@ -1,0 +1,4 @@
+FROM alpine
+COPY <<-EOT /etc/motd
+	LABEL owner=evil
+	EOT

@@ -1,0 +1,4 @@
+FROM alpine
+RUN cat ${X:- <\<EOF}
+FROM evil
+EOF}

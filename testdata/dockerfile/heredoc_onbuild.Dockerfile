@@ -1,0 +1,4 @@
+FROM alpine
+ONBUILD RUN <<EOF
+LABEL owner=evil
+EOF

@@ -1,0 +1,3 @@
+FROM alpine
+ONBUILD LABEL owner=evil
+ONBUILD RUN echo a > /b

@@ -1,0 +1,3 @@
+FROM alpine
+RUN wc -l < /etc/hosts
+RUN echo 'a <b>' > /x

@@ -1,0 +1,3 @@
+module buildgate/tarlist
+
+go 1.19
