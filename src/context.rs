@@ -282,11 +282,9 @@ impl Walk {
                  -f/dockerfile= must name a file relative to the build context root"
             )));
         }
-        let mut nodes = Vec::new();
-        nodes.push(Some(Node::Dir(HashMap::new())));
         Ok(Walk {
             limits,
-            nodes,
+            nodes: vec![Some(Node::Dir(HashMap::new()))],
             free: Vec::new(),
             live: 0,
             held: 0,
@@ -846,5 +844,810 @@ impl Walk {
             )),
             None => Err(ContextError::internal("dangling node index")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One archive entry in a test table.
+    #[derive(Debug, Clone)]
+    enum E {
+        Reg(&'static str, &'static [u8]),
+        Dir(&'static str),
+        Sym(&'static str, &'static str),
+        Hard(&'static str, &'static str),
+    }
+    use E::*;
+
+    fn entry(kind: Kind, name: &[u8], link: &[u8], size: u64) -> Entry {
+        Entry {
+            name: name.to_vec(),
+            kind,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            uname: Vec::new(),
+            gname: Vec::new(),
+            mtime: 0,
+            size,
+            linkname: link.to_vec(),
+            xattrs: Vec::new(),
+        }
+    }
+
+    fn to_entry(e: &E) -> (Entry, &'static [u8]) {
+        match *e {
+            Reg(n, d) => (entry(Kind::Regular, n.as_bytes(), b"", d.len() as u64), d),
+            Dir(n) => (entry(Kind::Directory, n.as_bytes(), b"", 0), b""),
+            Sym(n, t) => (entry(Kind::Symlink, n.as_bytes(), t.as_bytes(), 0), b""),
+            Hard(n, t) => (entry(Kind::HardLink, n.as_bytes(), t.as_bytes(), 0), b""),
+        }
+    }
+
+    /// Feeds `entries` the way the gateway's pipeline will, passing data in pieces of
+    /// `chunk` bytes to the entries that ask for it.
+    fn run(
+        param: Option<&str>,
+        limits: Limits,
+        entries: &[(Entry, Vec<u8>)],
+        chunk: usize,
+    ) -> Result<Vec<u8>, ContextError> {
+        let mut walk = Walk::new(param, limits)?;
+        for (e, data) in entries {
+            if walk.entry(e)? {
+                for piece in data.chunks(chunk.max(1)) {
+                    walk.data(piece)?;
+                }
+            }
+        }
+        walk.finish()
+    }
+
+    fn small() -> Limits {
+        Limits {
+            max_dockerfile: 8,
+            max_held: 16,
+            max_entries: 64,
+        }
+    }
+
+    struct Case {
+        what: &'static str,
+        param: Option<&'static str>,
+        entries: Vec<E>,
+        limits: Limits,
+        /// `Ok(bytes)`, or `Err(part of the message)`.
+        want: Result<&'static [u8], &'static str>,
+    }
+
+    fn case(
+        what: &'static str,
+        param: Option<&'static str>,
+        entries: Vec<E>,
+        want: Result<&'static [u8], &'static str>,
+    ) -> Case {
+        Case {
+            what,
+            param,
+            entries,
+            limits: small(),
+            want,
+        }
+    }
+
+    fn cases() -> Vec<Case> {
+        let df = Some("Dockerfile");
+        let sub = Some("sub/Dockerfile");
+        vec![
+            case(
+                "default name",
+                None,
+                vec![Reg("Dockerfile", b"up")],
+                Ok(b"up"),
+            ),
+            case(
+                "empty param is the default",
+                Some(""),
+                vec![Reg("Dockerfile", b"up")],
+                Ok(b"up"),
+            ),
+            case(
+                "explicit default",
+                df,
+                vec![Reg("Dockerfile", b"up")],
+                Ok(b"up"),
+            ),
+            case("empty file", None, vec![Reg("Dockerfile", b"")], Ok(b"")),
+            case(
+                "lowercase fallback, no param",
+                None,
+                vec![Reg("dockerfile", b"low")],
+                Ok(b"low"),
+            ),
+            case(
+                "lowercase fallback, raw Dockerfile",
+                df,
+                vec![Reg("dockerfile", b"low")],
+                Ok(b"low"),
+            ),
+            case(
+                "no fallback for ./Dockerfile (raw string differs)",
+                Some("./Dockerfile"),
+                vec![Reg("dockerfile", b"low")],
+                Err("cannot locate the Dockerfile \"./Dockerfile\""),
+            ),
+            case(
+                "no fallback for /Dockerfile",
+                Some("/Dockerfile"),
+                vec![Reg("dockerfile", b"low")],
+                Err("cannot locate"),
+            ),
+            case(
+                "no fallback for Dockerfile/",
+                Some("Dockerfile/"),
+                vec![Reg("dockerfile", b"low")],
+                Err("cannot locate"),
+            ),
+            case(
+                "no fallback in a subdirectory",
+                sub,
+                vec![Reg("sub/dockerfile", b"low")],
+                Err("cannot locate"),
+            ),
+            case(
+                "no reverse fallback",
+                Some("dockerfile"),
+                vec![Reg("Dockerfile", b"up")],
+                Err("cannot locate"),
+            ),
+            case(
+                "explicit lowercase",
+                Some("dockerfile"),
+                vec![Reg("dockerfile", b"low")],
+                Ok(b"low"),
+            ),
+            case(
+                "Dockerfile wins over dockerfile",
+                None,
+                vec![Reg("Dockerfile", b"up"), Reg("dockerfile", b"low")],
+                Ok(b"up"),
+            ),
+            case(
+                "neither exists",
+                None,
+                vec![Reg("README", b"x")],
+                Err("neither \"Dockerfile\" nor \"dockerfile\""),
+            ),
+            case(
+                "a directory named Dockerfile blocks the fallback",
+                None,
+                vec![Dir("Dockerfile"), Reg("dockerfile", b"low")],
+                Err("is a directory"),
+            ),
+            case(
+                "a dangling symlink named Dockerfile is refused, not fallen back from",
+                None,
+                vec![Sym("Dockerfile", "nowhere"), Reg("dockerfile", b"low")],
+                Err("symbolic link"),
+            ),
+            case(
+                "-f sub/Dockerfile",
+                sub,
+                vec![
+                    Reg("Dockerfile", b"root"),
+                    Dir("sub"),
+                    Reg("sub/Dockerfile", b"sub"),
+                ],
+                Ok(b"sub"),
+            ),
+            case(
+                "-f ./sub/Dockerfile",
+                Some("./sub/Dockerfile"),
+                vec![Reg("sub/Dockerfile", b"sub")],
+                Ok(b"sub"),
+            ),
+            case(
+                "-f /sub/Dockerfile",
+                Some("/sub/Dockerfile"),
+                vec![Reg("sub/Dockerfile", b"sub")],
+                Ok(b"sub"),
+            ),
+            case(
+                "-f sub//Dockerfile",
+                Some("sub//Dockerfile"),
+                vec![Reg("sub/Dockerfile", b"sub")],
+                Ok(b"sub"),
+            ),
+            case(
+                "-f x/../sub/Dockerfile",
+                Some("x/../sub/./Dockerfile"),
+                vec![Reg("sub/Dockerfile", b"sub")],
+                Ok(b"sub"),
+            ),
+            case(
+                "-f other name",
+                Some("ci/build.df"),
+                vec![Reg("ci/build.df", b"ci"), Reg("Dockerfile", b"no")],
+                Ok(b"ci"),
+            ),
+            case(
+                "missing -f path",
+                sub,
+                vec![Reg("Dockerfile", b"root")],
+                Err("relative to the build context root"),
+            ),
+            case(
+                "./-prefixed entry",
+                None,
+                vec![Reg("./Dockerfile", b"dot")],
+                Ok(b"dot"),
+            ),
+            case(
+                "/-prefixed entry",
+                None,
+                vec![Reg("/Dockerfile", b"abs")],
+                Ok(b"abs"),
+            ),
+            case(
+                "entry with .. inside",
+                None,
+                vec![Reg("./x//../Dockerfile", b"x")],
+                Ok(b"x"),
+            ),
+            case(
+                "entry with trailing slash",
+                sub,
+                vec![Dir("sub/"), Reg("sub/Dockerfile", b"s")],
+                Ok(b"s"),
+            ),
+            case(
+                "duplicates: last wins",
+                None,
+                vec![
+                    Reg("Dockerfile", b"one"),
+                    Reg("./Dockerfile", b"two"),
+                    Reg("/Dockerfile", b"three"),
+                ],
+                Ok(b"three"),
+            ),
+            case(
+                "Dockerfile replaced by a directory",
+                None,
+                vec![
+                    Reg("Dockerfile", b"one"),
+                    Dir("Dockerfile"),
+                    Reg("Dockerfile/x", b""),
+                ],
+                Err("is a directory"),
+            ),
+            case(
+                "directory replaced by a file again",
+                None,
+                vec![
+                    Dir("Dockerfile"),
+                    Reg("Dockerfile/Dockerfile", b"in"),
+                    Reg("Dockerfile", b"again"),
+                ],
+                Ok(b"again"),
+            ),
+            case(
+                "directory replaced by a file: what was below is gone",
+                sub,
+                vec![Reg("sub/Dockerfile", b"s"), Reg("sub", b"")],
+                Err("goes through a file"),
+            ),
+            case(
+                "directory replaced by a symlink: what was below is gone",
+                sub,
+                vec![
+                    Reg("sub/Dockerfile", b"s"),
+                    Dir("other"),
+                    Sym("sub", "other"),
+                ],
+                Err("cannot locate"),
+            ),
+            case(
+                "directory replaced by a symlink reads through it",
+                sub,
+                vec![
+                    Reg("sub/Dockerfile", b"s"),
+                    Reg("other/Dockerfile", b"o"),
+                    Sym("sub", "other"),
+                ],
+                Ok(b"o"),
+            ),
+            case(
+                "symlink replaced by a directory",
+                Some("link/Dockerfile"),
+                vec![
+                    Reg("real/Dockerfile", b"r"),
+                    Sym("link", "real"),
+                    Dir("link"),
+                ],
+                Err("cannot locate"),
+            ),
+            case(
+                "directory merged into directory keeps its contents",
+                sub,
+                vec![Reg("sub/Dockerfile", b"s"), Dir("sub"), Dir("./sub/")],
+                Ok(b"s"),
+            ),
+            case(
+                "-f link/Dockerfile through a symlinked dir",
+                Some("link/Dockerfile"),
+                vec![Reg("real/Dockerfile", b"r"), Sym("link", "real")],
+                Ok(b"r"),
+            ),
+            case(
+                "absolute symlink resolves inside the context",
+                Some("link/Dockerfile"),
+                vec![Reg("real/Dockerfile", b"r"), Sym("link", "/real")],
+                Ok(b"r"),
+            ),
+            case(
+                "symlink chain",
+                Some("l2/Dockerfile"),
+                vec![
+                    Reg("d/Dockerfile", b"c"),
+                    Sym("l1", "d"),
+                    Sym("l2", "./l1/"),
+                ],
+                Ok(b"c"),
+            ),
+            case(
+                "symlink with .. inside the context",
+                Some("a/up/Dockerfile"),
+                vec![Dir("a"), Reg("b/Dockerfile", b"b"), Sym("a/up", "../b")],
+                Ok(b"b"),
+            ),
+            case(
+                ".. after a missing component (FollowSymlinkInScope pops lexically)",
+                Some("s/Dockerfile"),
+                vec![Reg("real/Dockerfile", b"r"), Sym("s", "missing/../real")],
+                Ok(b"r"),
+            ),
+            case(
+                "file written through a symlinked dir, read by its real path",
+                Some("real/Dockerfile"),
+                vec![
+                    Dir("real"),
+                    Sym("link", "real"),
+                    Reg("link/Dockerfile", b"via"),
+                ],
+                Ok(b"via"),
+            ),
+            case(
+                "file written through a symlink to the root",
+                None,
+                vec![Sym("here", "."), Reg("here/Dockerfile", b"via")],
+                Ok(b"via"),
+            ),
+            case(
+                "implied directories are created at the symlink's target",
+                Some("real/new/Dockerfile"),
+                vec![
+                    Dir("real"),
+                    Sym("link", "real"),
+                    Reg("link/new/Dockerfile", b"n"),
+                ],
+                Ok(b"n"),
+            ),
+            case(
+                "implied parent directories",
+                Some("a/b/Dockerfile"),
+                vec![Reg("a/b/Dockerfile", b"ab")],
+                Ok(b"ab"),
+            ),
+            case(
+                "hard link as Dockerfile is refused",
+                None,
+                vec![Reg("orig", b"x"), Hard("Dockerfile", "orig")],
+                Err("hard link"),
+            ),
+            case(
+                "hard link to a held candidate is still refused",
+                Some("b/Dockerfile"),
+                vec![
+                    Reg("a/Dockerfile", b"x"),
+                    Dir("b"),
+                    Hard("b/Dockerfile", "a/Dockerfile"),
+                ],
+                Err("hard link"),
+            ),
+            case(
+                "hard link then a regular file: last wins",
+                None,
+                vec![
+                    Reg("orig", b"x"),
+                    Hard("Dockerfile", "orig"),
+                    Reg("Dockerfile", b"reg"),
+                ],
+                Ok(b"reg"),
+            ),
+            case(
+                "replacing a hard link's target keeps the Dockerfile",
+                None,
+                vec![
+                    Reg("Dockerfile", b"df"),
+                    Hard("copy", "Dockerfile"),
+                    Reg("copy", b"other"),
+                ],
+                Ok(b"df"),
+            ),
+            case(
+                "hard link to nothing",
+                None,
+                vec![Hard("Dockerfile", "nothing")],
+                Err("does not exist"),
+            ),
+            case(
+                "hard link to a directory",
+                None,
+                vec![Dir("d"), Hard("x", "d")],
+                Err("directory"),
+            ),
+            case(
+                "hard link to itself",
+                None,
+                vec![Reg("x", b""), Hard("x", "x")],
+                Err("does not exist"),
+            ),
+            case(
+                "hard link to a symlink is that symlink",
+                Some("h/Dockerfile"),
+                vec![Reg("d/Dockerfile", b"x"), Sym("s", "d"), Hard("h", "s")],
+                Ok(b"x"),
+            ),
+            case(
+                "symlink as Dockerfile is refused",
+                None,
+                vec![Reg("real", b"x"), Sym("Dockerfile", "real")],
+                Err("symbolic link"),
+            ),
+            case(
+                "symlink as -f target is refused",
+                sub,
+                vec![Reg("real", b"x"), Sym("sub/Dockerfile", "../real")],
+                Err("symbolic link"),
+            ),
+            case(
+                "candidate too large",
+                None,
+                vec![Reg("Dockerfile", b"123456789")],
+                Err("--max-dockerfile-size"),
+            ),
+            case(
+                "too-large candidate that is not the Dockerfile",
+                None,
+                vec![Reg("x/Dockerfile", b"123456789"), Reg("Dockerfile", b"ok")],
+                Ok(b"ok"),
+            ),
+            case(
+                "too large then replaced by a small one",
+                None,
+                vec![Reg("Dockerfile", b"123456789"), Reg("Dockerfile", b"ok")],
+                Ok(b"ok"),
+            ),
+            case(
+                "total held exceeded",
+                None,
+                vec![
+                    Reg("a/Dockerfile", b"12345678"),
+                    Reg("b/Dockerfile", b"12345678"),
+                    Reg("c/Dockerfile", b"1"),
+                ],
+                Err("more than 16 bytes"),
+            ),
+            case(
+                "replaced candidates free their budget",
+                None,
+                vec![
+                    Reg("Dockerfile", b"12345678"),
+                    Reg("Dockerfile", b"12345678"),
+                    Reg("Dockerfile", b"12345678"),
+                    Dir("d"),
+                    Reg("d/Dockerfile", b"12345678"),
+                    Reg("d", b""),
+                    Reg("e/Dockerfile", b"12345678"),
+                ],
+                Ok(b"12345678"),
+            ),
+            case(
+                "breakout: ../x",
+                None,
+                vec![Reg("../Dockerfile", b"x")],
+                Err("outside the build context"),
+            ),
+            case(
+                "breakout: a/../../x",
+                None,
+                vec![Reg("a/../../Dockerfile", b"x")],
+                Err("outside"),
+            ),
+            case(
+                "breakout: /../x",
+                None,
+                vec![Reg("/../Dockerfile", b"x")],
+                Err("outside"),
+            ),
+            case(
+                "breakout: directory ..",
+                None,
+                vec![Dir("..")],
+                Err("outside"),
+            ),
+            case(
+                "breakout: symlink ..",
+                None,
+                vec![Sym("s", "..")],
+                Err("outside"),
+            ),
+            case(
+                "breakout: symlink ../../x",
+                None,
+                vec![Sym("a/s", "../../x")],
+                Err("outside"),
+            ),
+            case(
+                "breakout: absolute symlink /..",
+                None,
+                vec![Sym("s", "/../x")],
+                Err("outside"),
+            ),
+            case(
+                "breakout: absolute symlink walking up at resolution",
+                Some("a/s/Dockerfile"),
+                vec![Dir("a"), Sym("a/s", "/../x")],
+                Err("above the build context root"),
+            ),
+            case(
+                "breakout: writing through a symlink that walks up",
+                None,
+                vec![Dir("a"), Sym("a/s", "/../x"), Reg("a/s/Dockerfile", b"x")],
+                Err("above the build context root"),
+            ),
+            case(
+                "breakout: hard link ../x",
+                None,
+                vec![Hard("x", "../x")],
+                Err("outside"),
+            ),
+            case(
+                "breakout: -f ../Dockerfile",
+                Some("../Dockerfile"),
+                vec![],
+                Err("outside the build context"),
+            ),
+            case(
+                "breakout: -f /../Dockerfile",
+                Some("/../Dockerfile"),
+                vec![],
+                Err("outside"),
+            ),
+            case(
+                "breakout: -f a/../../Dockerfile",
+                Some("a/../../Dockerfile"),
+                vec![],
+                Err("outside"),
+            ),
+            case("-f .", Some("."), vec![], Err("context root")),
+            case("-f /", Some("/"), vec![], Err("context root")),
+            case(
+                "file named .",
+                None,
+                vec![Reg(".", b"x")],
+                Err("context root"),
+            ),
+            case(
+                "symlink named /",
+                None,
+                vec![Sym("/", "x")],
+                Err("context root"),
+            ),
+            case(
+                "hard link named ./",
+                None,
+                vec![Reg("x", b""), Hard("./", "x")],
+                Err("context root"),
+            ),
+            case(
+                "directories . and / are fine",
+                None,
+                vec![Dir("."), Dir("/"), Dir("./"), Reg("Dockerfile", b"ok")],
+                Ok(b"ok"),
+            ),
+            case(
+                "symlink with an empty target",
+                None,
+                vec![Sym("s", "")],
+                Err("empty target"),
+            ),
+            case(
+                "symlink loop at resolution",
+                Some("a/Dockerfile"),
+                vec![Sym("a", "b"), Sym("b", "a")],
+                Err("too many levels"),
+            ),
+            case(
+                "symlink loop when writing",
+                None,
+                vec![Sym("a", "b"), Sym("b", "a"), Reg("a/x", b"")],
+                Err("too many levels"),
+            ),
+            case(
+                "writing through a file",
+                None,
+                vec![Reg("f", b""), Reg("f/Dockerfile", b"x")],
+                Err("not a directory"),
+            ),
+            case(
+                "writing through a dangling symlink",
+                None,
+                vec![Sym("s", "missing"), Reg("s/Dockerfile", b"x")],
+                Err("dangling symlink"),
+            ),
+            case(
+                "writing below a dangling symlink's missing directory",
+                None,
+                vec![Sym("s", "missing/deeper"), Reg("s/x/Dockerfile", b"x")],
+                Err("dangling symlink"),
+            ),
+            case(
+                "-f through a file",
+                Some("f/Dockerfile"),
+                vec![Reg("f", b""), Reg("Dockerfile", b"x")],
+                Err("goes through a file"),
+            ),
+            case(
+                "-f names a directory",
+                Some("d"),
+                vec![Dir("d")],
+                Err("is a directory"),
+            ),
+        ]
+    }
+
+    #[test]
+    fn context_table() {
+        for c in cases() {
+            let entries: Vec<(Entry, Vec<u8>)> = c
+                .entries
+                .iter()
+                .map(|e| {
+                    let (entry, data) = to_entry(e);
+                    (entry, data.to_vec())
+                })
+                .collect();
+            // Whole chunks and 1-byte chunks must give the same answer.
+            for chunk in [usize::MAX, 1, 3] {
+                let got = run(c.param, c.limits, &entries, chunk);
+                match (&got, c.want) {
+                    (Ok(bytes), Ok(want)) => assert_eq!(bytes, want, "{}", c.what),
+                    (Err(err), Err(want)) => assert!(
+                        err.to_string().contains(want),
+                        "{}: error {:?} does not contain {:?}",
+                        c.what,
+                        err.to_string(),
+                        want
+                    ),
+                    _ => panic!("{} (chunk {chunk}): got {got:?}, want {:?}", c.what, c.want),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn context_max_entries() {
+        let limits = Limits {
+            max_entries: 3,
+            ..small()
+        };
+        let three = [Dir("a"), Dir("b"), Reg("Dockerfile", b"x")];
+        let ok: Vec<_> = three
+            .iter()
+            .map(|e| (to_entry(e).0, to_entry(e).1.to_vec()))
+            .collect();
+        assert_eq!(run(None, limits, &ok, 1).unwrap(), b"x");
+        // Implied parents count too, and replacing frees.
+        let deep = [(
+            entry(Kind::Regular, b"a/b/c/Dockerfile", b"", 0),
+            Vec::new(),
+        )];
+        let err = run(None, limits, &deep, 1).unwrap_err();
+        assert!(err.to_string().contains("more than 3"), "{err}");
+        let mut churn: Vec<_> = (0..100)
+            .map(|i| {
+                let kind = if i % 2 == 0 {
+                    Kind::Directory
+                } else {
+                    Kind::Regular
+                };
+                (entry(kind, b"x/Dockerfile", b"", 0), Vec::new())
+            })
+            .collect();
+        churn.push((entry(Kind::Regular, b"Dockerfile", b"", 1), b"y".to_vec()));
+        assert_eq!(run(None, limits, &churn, 1).unwrap(), b"y");
+    }
+
+    #[test]
+    fn context_api_misuse_is_an_error_not_a_panic() {
+        let reg = entry(Kind::Regular, b"Dockerfile", b"", 4);
+        // Data nobody asked for.
+        let mut w = Walk::new(None, small()).unwrap();
+        assert!(w.data(b"x").is_err());
+        assert!(w.entry(&reg).is_err(), "a failed walk stays failed");
+        // Next entry before the data.
+        let mut w = Walk::new(None, small()).unwrap();
+        assert!(w.entry(&reg).unwrap());
+        w.data(b"ab").unwrap();
+        assert!(w.entry(&reg).is_err());
+        // Finish before the data.
+        let mut w = Walk::new(None, small()).unwrap();
+        assert!(w.entry(&reg).unwrap());
+        assert!(w.finish().is_err());
+        // More data than the size.
+        let mut w = Walk::new(None, small()).unwrap();
+        assert!(w.entry(&reg).unwrap());
+        assert!(w.data(b"abcde").is_err());
+        // Empty chunks are harmless.
+        let mut w = Walk::new(None, small()).unwrap();
+        assert!(w.entry(&reg).unwrap());
+        for piece in [&b""[..], b"ab", b"", b"cd"] {
+            w.data(piece).unwrap();
+        }
+        w.data(b"").unwrap();
+        assert_eq!(w.finish().unwrap(), b"abcd");
+    }
+
+    #[test]
+    fn context_odd_names_do_not_panic() {
+        let long = vec![b'a'; MAX_PATH + 1];
+        let long_component = [b"x/".as_slice(), &[b'b'; 300]].concat();
+        let deep = b"d/".repeat(2000);
+        let nul_free_binary = vec![0xff, 0xfe, b'/', 0x80];
+        for name in [
+            &long[..],
+            &long_component,
+            &deep,
+            &nul_free_binary,
+            b"",
+            b"/",
+            b"//..//",
+        ] {
+            for kind in [
+                Kind::Regular,
+                Kind::Directory,
+                Kind::Symlink,
+                Kind::HardLink,
+            ] {
+                let mut w = Walk::new(None, Limits::default()).unwrap();
+                let _ = w.entry(&entry(kind, name, name, 0));
+            }
+        }
+        // A deep tree is built and torn down without recursion.
+        let mut w = Walk::new(None, Limits::default()).unwrap();
+        let mut name = b"d/".repeat(1500);
+        name.extend_from_slice(b"Dockerfile");
+        assert!(w.entry(&entry(Kind::Regular, &name, b"", 1)).unwrap());
+        w.data(b"x").unwrap();
+        w.entry(&entry(Kind::Regular, b"d", b"", 0)).unwrap();
+        assert!(w.finish().is_err());
+        assert!(Walk::new(Some("a\0b"), Limits::default()).is_err());
+        assert!(Walk::new(Some(&"a/".repeat(3000)), Limits::default()).is_err());
+    }
+
+    #[test]
+    fn context_error_messages_are_plain() {
+        let err = run(Some("sub/Dockerfile"), small(), &[], 1).unwrap_err();
+        let msg = err.to_string();
+        assert!(!msg.starts_with("buildgate"), "{msg}");
+        assert!(
+            msg.contains("sub/Dockerfile") && msg.contains("-f/dockerfile="),
+            "{msg}"
+        );
+        let e: &dyn std::error::Error = &err;
+        assert_eq!(e.to_string(), err.message());
     }
 }
