@@ -1295,6 +1295,27 @@ mod tests {
                 Err("does not exist"),
             ),
             case(
+                "hard link into the tree it replaces (removed before linking)",
+                None,
+                vec![
+                    Reg("a/b/Dockerfile", b""),
+                    Hard("a", "a/b/Dockerfile"),
+                    Reg("Dockerfile", b""),
+                ],
+                Err("does not exist"),
+            ),
+            case(
+                "writing through a symlink with ..",
+                Some("b/Dockerfile"),
+                vec![
+                    Dir("a/c"),
+                    Dir("b"),
+                    Sym("a/c/up", "../../b"),
+                    Reg("a/c/up/Dockerfile", b"w"),
+                ],
+                Ok(b"w"),
+            ),
+            case(
                 "hard link to a symlink is that symlink",
                 Some("h/Dockerfile"),
                 vec![Reg("d/Dockerfile", b"x"), Sym("s", "d"), Hard("h", "s")],
@@ -1649,5 +1670,381 @@ mod tests {
         );
         let e: &dyn std::error::Error = &err;
         assert_eq!(e.to_string(), err.message());
+    }
+
+    /// A deliberately naive replay of the daemon's extraction for the property test: a
+    /// flat map from full physical paths to what is there, every byte kept, removal by
+    /// prefix. Same rules as the module docs, none of the arena, budgets or streaming.
+    mod reference {
+        use std::collections::{HashMap, VecDeque};
+
+        type Path = Vec<Vec<u8>>;
+
+        #[derive(Clone)]
+        enum R {
+            Dir,
+            File(Vec<u8>, bool),
+            Link(Vec<u8>),
+        }
+
+        pub enum Op {
+            Reg(Vec<u8>, Vec<u8>),
+            Dir(Vec<u8>),
+            Sym(Vec<u8>, Vec<u8>),
+            Hard(Vec<u8>, Vec<u8>),
+        }
+
+        /// Readable shrunk cases: names as text.
+        impl std::fmt::Debug for Op {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let t = |b: &Vec<u8>| String::from_utf8_lossy(b).into_owned();
+                match self {
+                    Op::Reg(n, d) => write!(f, "Reg({:?}, {d:?})", t(n)),
+                    Op::Dir(n) => write!(f, "Dir({:?})", t(n)),
+                    Op::Sym(n, l) => write!(f, "Sym({:?} -> {:?})", t(n), t(l)),
+                    Op::Hard(n, l) => write!(f, "Hard({:?} -> {:?})", t(n), t(l)),
+                }
+            }
+        }
+
+        #[derive(Default)]
+        pub struct Fs(HashMap<Path, R>);
+
+        /// Go's Clean relative to the root; `None` if `..` would leave it.
+        fn lexical(p: &[u8]) -> Option<Path> {
+            let mut out = Path::new();
+            for c in p.split(|&b| b == b'/') {
+                if c == b".." {
+                    out.pop()?;
+                } else if !c.is_empty() && c != b"." {
+                    out.push(c.to_vec());
+                }
+            }
+            Some(out)
+        }
+
+        fn parts(target: &[u8]) -> Vec<Vec<u8>> {
+            target
+                .split(|&b| b == b'/')
+                .filter(|c| !c.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect()
+        }
+
+        impl Fs {
+            fn get(&self, p: &Path) -> Option<R> {
+                if p.is_empty() {
+                    Some(R::Dir)
+                } else {
+                    self.0.get(p).cloned()
+                }
+            }
+
+            fn walk(&mut self, comps: Path, create: bool) -> Option<Path> {
+                let mut q: VecDeque<(Vec<u8>, bool)> =
+                    comps.into_iter().map(|c| (c, false)).collect();
+                let mut cur = Path::new();
+                let mut links = 0;
+                while let Some((c, from_link)) = q.pop_front() {
+                    if c == b".." {
+                        cur.pop()?;
+                        continue;
+                    }
+                    if c.is_empty() || c == b"." {
+                        continue;
+                    }
+                    let mut next = cur.clone();
+                    next.push(c);
+                    match self.get(&next) {
+                        None if create && !from_link => {
+                            self.0.insert(next.clone(), R::Dir);
+                            cur = next;
+                        }
+                        None | Some(R::File(..)) => return None,
+                        Some(R::Dir) => cur = next,
+                        Some(R::Link(t)) => {
+                            links += 1;
+                            if links > 40 {
+                                return None;
+                            }
+                            if t.starts_with(b"/") {
+                                cur.clear();
+                            }
+                            for part in parts(&t).into_iter().rev() {
+                                q.push_front((part, true));
+                            }
+                        }
+                    }
+                }
+                Some(cur)
+            }
+
+            pub fn apply(&mut self, op: &Op) -> Option<()> {
+                let (name, is_dir) = match op {
+                    Op::Reg(n, _) | Op::Sym(n, _) | Op::Hard(n, _) => (n, false),
+                    Op::Dir(n) => (n, true),
+                };
+                let mut comps = lexical(name)?;
+                let Some(base) = comps.pop() else {
+                    return is_dir.then_some(());
+                };
+                let mut path = self.walk(comps.clone(), true)?;
+                path.push(base);
+                match self.get(&path) {
+                    Some(R::Dir) if is_dir => return Some(()),
+                    Some(_) => self.0.retain(|k, _| !k.starts_with(&path)),
+                    None => {}
+                }
+                let node = match op {
+                    Op::Dir(_) => R::Dir,
+                    Op::Reg(_, data) => R::File(data.clone(), false),
+                    Op::Sym(_, t) => {
+                        let mut joined = comps.concat();
+                        joined.clear();
+                        for c in &comps {
+                            joined.extend_from_slice(c);
+                            joined.push(b'/');
+                        }
+                        joined.extend_from_slice(t);
+                        if t.is_empty() || lexical(&joined).is_none() {
+                            return None;
+                        }
+                        R::Link(t.clone())
+                    }
+                    Op::Hard(_, t) => {
+                        let mut tcomps = lexical(t)?;
+                        let tbase = tcomps.pop()?;
+                        let mut tpath = self.walk(tcomps, false)?;
+                        tpath.push(tbase);
+                        match self.get(&tpath)? {
+                            R::Dir => return None,
+                            R::File(bytes, _) => R::File(bytes, true),
+                            R::Link(l) => R::Link(l),
+                        }
+                    }
+                };
+                self.0.insert(path, node);
+                Some(())
+            }
+
+            /// FollowSymlinkInScope, then open: `Ok(None)` is "does not exist".
+            fn follow(&self, comps: Path) -> Result<Option<Path>, ()> {
+                let mut q: VecDeque<Vec<u8>> = comps.into_iter().collect();
+                let mut b = Path::new();
+                let (mut steps, mut links) = (0, 0);
+                while let Some(c) = q.pop_front() {
+                    steps += 1;
+                    if steps > 255 || links > 40 {
+                        return Err(());
+                    }
+                    if c.is_empty() || c == b"." {
+                        continue;
+                    }
+                    if c == b".." {
+                        b.pop().ok_or(())?;
+                        continue;
+                    }
+                    match self.get(&b) {
+                        Some(R::Dir) => {}
+                        None => {
+                            b.push(c);
+                            continue;
+                        }
+                        Some(_) => return Err(()),
+                    }
+                    let mut next = b.clone();
+                    next.push(c);
+                    if let Some(R::Link(t)) = self.get(&next) {
+                        if q.is_empty() {
+                            return Err(());
+                        }
+                        links += 1;
+                        if t.starts_with(b"/") {
+                            b.clear();
+                        }
+                        for part in parts(&t).into_iter().rev() {
+                            q.push_front(part);
+                        }
+                    } else {
+                        b = next;
+                    }
+                }
+                if b.is_empty() {
+                    return Err(());
+                }
+                Ok(self.0.contains_key(&b).then_some(b))
+            }
+
+            fn read(&self, p: &Path, max: usize) -> Result<Vec<u8>, ()> {
+                match self.get(p) {
+                    Some(R::File(bytes, false)) if bytes.len() <= max => Ok(bytes),
+                    _ => Err(()),
+                }
+            }
+
+            pub fn dockerfile(&self, param: Option<&str>, max: usize) -> Result<Vec<u8>, ()> {
+                let raw = param.filter(|p| !p.is_empty()).unwrap_or("Dockerfile");
+                let comps = lexical(raw.as_bytes()).ok_or(())?;
+                match self.follow(comps)? {
+                    Some(p) => self.read(&p, max),
+                    None if raw == "Dockerfile" => {
+                        match self.follow(vec![b"dockerfile".to_vec()])? {
+                            Some(p) => self.read(&p, max),
+                            None => Err(()),
+                        }
+                    }
+                    None => Err(()),
+                }
+            }
+        }
+    }
+
+    mod property {
+        use super::reference::{Fs, Op};
+        use super::*;
+        use proptest::prelude::*;
+
+        fn name() -> impl Strategy<Value = Vec<u8>> {
+            // Mostly plain names, so that sequences get far enough to matter; `.` and
+            // `..` rarely, as they often end a sequence with a breakout error.
+            let comp = prop_oneof![
+                6 => Just("Dockerfile"),
+                4 => Just("dockerfile"),
+                6 => Just("a"),
+                6 => Just("b"),
+                1 => Just("."),
+                1 => Just(".."),
+            ];
+            (
+                prop::sample::select(vec!["", "", "", "", "./", "/"]),
+                prop_oneof![3 => prop::collection::vec(comp.clone(), 1..=2), 1 => prop::collection::vec(comp, 3..=3)],
+            )
+                .prop_map(|(lead, comps)| format!("{lead}{}", comps.join("/")).into_bytes())
+        }
+
+        fn likely() -> impl Strategy<Value = Vec<u8>> {
+            prop::sample::select(vec![
+                "Dockerfile",
+                "dockerfile",
+                "a/Dockerfile",
+                "a/b/Dockerfile",
+                "b/Dockerfile",
+                "b/dockerfile",
+            ])
+            .prop_map(|n| n.as_bytes().to_vec())
+        }
+
+        /// Symlink targets that make the interesting shapes likely: sideways, up, to
+        /// the root, absolute, and straight at a Dockerfile.
+        fn link_target() -> impl Strategy<Value = Vec<u8>> {
+            prop::sample::select(vec![
+                "a",
+                "b",
+                "/a",
+                "/b",
+                "../a",
+                "../b",
+                "a/b",
+                "/a/b",
+                ".",
+                "..",
+                "/",
+                "./b/",
+                "Dockerfile",
+                "b/Dockerfile",
+                "/a/Dockerfile",
+                "../Dockerfile",
+                "dockerfile",
+                "missing/../a",
+                "/../a",
+            ])
+            .prop_map(|n| n.as_bytes().to_vec())
+        }
+
+        /// Mostly within `max_dockerfile` (4), sometimes over it.
+        fn data() -> impl Strategy<Value = Vec<u8>> {
+            prop::collection::vec(any::<u8>(), 0..6)
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (name(), data()).prop_map(|(n, d)| Op::Reg(n, d)),
+                // Files at the paths the parameters name, so that many sequences end with
+                // a Dockerfile to find.
+                2 => (likely(), data()).prop_map(|(n, d)| Op::Reg(n, d)),
+                2 => name().prop_map(Op::Dir),
+                2 => (name(), link_target()).prop_map(|(n, t)| Op::Sym(n, t)),
+                1 => (name(), name()).prop_map(|(n, t)| Op::Sym(n, t)),
+                1 => (name(), prop_oneof![name(), likely()]).prop_map(|(n, t)| Op::Hard(n, t)),
+            ]
+        }
+
+        fn param() -> impl Strategy<Value = Option<&'static str>> {
+            prop::sample::select(vec![
+                None,
+                Some(""),
+                Some("Dockerfile"),
+                Some("./Dockerfile"),
+                Some("dockerfile"),
+                Some("a/Dockerfile"),
+                Some("a/b/Dockerfile"),
+                Some("/b//Dockerfile"),
+                Some("a/../Dockerfile"),
+                Some("b/dockerfile"),
+            ])
+        }
+
+        fn to_entry(op: &Op) -> (Entry, Vec<u8>) {
+            match op {
+                Op::Reg(n, d) => (entry(Kind::Regular, n, b"", d.len() as u64), d.clone()),
+                Op::Dir(n) => (entry(Kind::Directory, n, b"", 0), Vec::new()),
+                Op::Sym(n, t) => (entry(Kind::Symlink, n, t, 0), Vec::new()),
+                Op::Hard(n, t) => (entry(Kind::HardLink, n, t, 0), Vec::new()),
+            }
+        }
+
+        proptest! {
+            // No regression files: this module owns only its source and testdata, so
+            // shrunk failures worth keeping go into the table above.
+            #![proptest_config(ProptestConfig {
+                cases: 10_000,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            /// The walk and the naive replay agree on the Dockerfile's bytes, or both
+            /// refuse.
+            #[test]
+            fn context_walk_matches_reference(
+                (param, ops) in param().prop_flat_map(|param| {
+                    // Writes to the very path the parameter names (in its own spelling),
+                    // so that the interesting cases are about what happens around it.
+                    let own = param
+                        .filter(|p| !p.is_empty())
+                        .unwrap_or("Dockerfile")
+                        .as_bytes()
+                        .to_vec();
+                    let target = (Just(own), data()).prop_map(|(n, d)| Op::Reg(n, d));
+                    let ops = prop::collection::vec(prop_oneof![4 => op(), 1 => target], 0..12);
+                    (Just(param), ops)
+                }),
+                chunk in 1usize..5,
+            ) {
+                let limits = Limits { max_dockerfile: 4, max_held: usize::MAX, max_entries: usize::MAX };
+                let entries: Vec<_> = ops.iter().map(to_entry).collect();
+                let got = run(param, limits, &entries, chunk);
+
+                let mut fs = Fs::default();
+                let want = ops
+                    .iter()
+                    .try_for_each(|op| fs.apply(op).ok_or(()))
+                    .and_then(|()| fs.dockerfile(param, limits.max_dockerfile));
+                match (&got, &want) {
+                    (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                    (Err(_), Err(())) => {}
+                    _ => prop_assert!(false, "walk {:?}, reference {:?}", got, want),
+                }
+            }
+        }
     }
 }
