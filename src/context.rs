@@ -83,6 +83,11 @@ const MAX_COMPONENT: usize = 255;
 /// path walk, so the daemon's extraction cannot have followed more.
 const MAX_LINKS: usize = 40;
 
+/// Most path components one extraction walk may visit, symlink expansions included.
+/// A name has at most 2048 components; the cap stops a few long symlink targets from
+/// turning every later entry into thousands of lookups (refusing is always safe).
+const MAX_WALK_STEPS: usize = 4096;
+
 /// `FollowSymlinkInScope`'s `maxIter`: it fails after this many components.
 const MAX_RESOLVE_STEPS: usize = 255;
 
@@ -678,7 +683,15 @@ impl Walk {
         let mut queue: VecDeque<(Vec<u8>, bool)> = comps.map(|c| (c, false)).collect();
         let mut stack: Vec<usize> = vec![ROOT];
         let mut links = 0usize;
+        let mut steps = 0usize;
         while let Some((c, from_link)) = queue.pop_front() {
+            steps += 1;
+            if steps > MAX_WALK_STEPS {
+                return Err(ContextError::new(format!(
+                    "its path takes more than {MAX_WALK_STEPS} steps to resolve through \
+                     symlinks; use shorter paths or fewer nested links"
+                )));
+            }
             match &c[..] {
                 b"" | b"." => continue,
                 b".." => {
@@ -1657,6 +1670,39 @@ mod tests {
         assert!(w.finish().is_err());
         assert!(Walk::new(Some("a\0b"), Limits::default()).is_err());
         assert!(Walk::new(Some(&"a/".repeat(3000)), Limits::default()).is_err());
+    }
+
+    /// A walk holding directory `d` and links `l0 -> <pad>d`, `l1 -> <pad>l0`, ... `l{n-1}`.
+    fn link_chain(n: usize, pad: &[u8]) -> Walk {
+        let mut w = Walk::new(None, Limits::default()).unwrap();
+        w.entry(&entry(Kind::Directory, b"d", b"", 0)).unwrap();
+        let mut prev = b"d".to_vec();
+        for i in 0..n {
+            let name = format!("l{i}").into_bytes();
+            w.entry(&entry(Kind::Symlink, &name, &[pad, &prev].concat(), 0))
+                .unwrap();
+            prev = name;
+        }
+        w
+    }
+
+    #[test]
+    fn context_walk_links_and_steps_are_capped() {
+        // 40 links is what the kernel follows; 41 it refuses.
+        let mut w = link_chain(40, b"");
+        w.entry(&entry(Kind::Regular, b"l39/f", b"", 0)).unwrap();
+        let mut w = link_chain(41, b"");
+        let err = w
+            .entry(&entry(Kind::Regular, b"l40/f", b"", 0))
+            .unwrap_err();
+        assert!(err.to_string().contains("too many levels"), "{err}");
+        // 40 links of 181 components each would be 7000+ lookups for every entry
+        // written through the last one.
+        let mut w = link_chain(40, &b"d/../".repeat(60));
+        let err = w
+            .entry(&entry(Kind::Regular, b"l39/f", b"", 0))
+            .unwrap_err();
+        assert!(err.to_string().contains("steps"), "{err}");
     }
 
     #[test]
