@@ -352,9 +352,9 @@ impl Walk {
             ));
         }
         Err(ContextError::new(format!(
-            "cannot locate the Dockerfile {:?} in the build context; \
-             -f/dockerfile= is a path relative to the build context root, not to the \
-             current directory",
+            "cannot locate the Dockerfile {:?} in the build context; the dockerfile= \
+             parameter (docker build -f) is a path relative to the build context root, and \
+             the file must be inside the context",
             self.requested
         )))
     }
@@ -1711,7 +1711,7 @@ mod tests {
         let msg = err.to_string();
         assert!(!msg.starts_with("buildgate"), "{msg}");
         assert!(
-            msg.contains("sub/Dockerfile") && msg.contains("-f/dockerfile="),
+            msg.contains("sub/Dockerfile") && msg.contains("dockerfile=") && msg.contains("-f"),
             "{msg}"
         );
         let e: &dyn std::error::Error = &err;
