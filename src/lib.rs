@@ -3,6 +3,7 @@
 //! Placeholder crate map; filled in as the modules land.
 
 pub mod access_log;
+pub mod build;
 pub mod cli;
 pub mod config;
 pub mod context;
