@@ -43,7 +43,7 @@ use crate::context::{self, Walk};
 use crate::decompress::{self, Compression, Limited, TarStream};
 use crate::dockerfile;
 use crate::error::{ApiError, Body, BoxError, boxed};
-use crate::passthrough::{strip_hop_by_hop, unreachable};
+use crate::passthrough::{send_failed, strip_hop_by_hop, unreachable};
 use crate::query::{BuildQuery, Policy};
 use crate::server::Gateway;
 use crate::tar::reader::{self as tar_reader, Event, Reader};
@@ -106,6 +106,20 @@ async fn start(
             "builds must be sent as POST",
         ));
     }
+    // Held until the build's output has been read to the end (it lives in the
+    // response body), so `--max-builds` counts builds, not requests being parsed.
+    let permit = match &gateway.builds {
+        None => None,
+        Some(builds) => Some(builds.clone().try_acquire_owned().map_err(|_| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "{} builds are already running through this gateway (--max-builds); try again when one has finished",
+                    gateway.config.max_builds
+                ),
+            )
+        })?),
+    };
     let policy: &Policy = &gateway.policy;
     let query = BuildQuery::parse(req.uri().query(), policy)
         .map_err(|e| ApiError::new(status(e.status), e.message))?;
@@ -146,17 +160,14 @@ async fn start(
         .connect()
         .await
         .map_err(|e| unreachable(upstream, &e))?;
-    let response = match sender.send_request(request).await {
+    let response = match upstream.send(&mut sender, request).await {
         Ok(response) => response,
         Err(err) => {
             // Most often the pipeline refused the context and aborted the upload; its
             // reason is the one the user needs.
             return Err(match done_rx.await {
                 Ok(Err(refusal)) => refusal,
-                _ => ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    format!("the Docker daemon broke off the build request: {err}"),
-                ),
+                _ => send_failed(upstream, &err),
             });
         }
     };
@@ -170,6 +181,7 @@ async fn start(
             inner: body,
             done: Some(done_rx),
             tail: None,
+            _permit: permit,
         }),
     ))
 }
@@ -437,15 +449,21 @@ impl HttpBody for UpstreamBody {
 /// The daemon's response, plus an `errorDetail` line at its end if the pipeline failed
 /// after the daemon had already started answering, so the client never reads a
 /// success for a build the gateway broke off.
+///
+/// Likewise, if the daemon's output breaks off (the daemon died or restarted mid-build),
+/// the client gets an `errorDetail` line saying so rather than a truncated stream that
+/// some clients read as success.
 struct Reported<B> {
     inner: B,
     done: Option<oneshot::Receiver<Result<(), ApiError>>>,
     tail: Option<Bytes>,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl<B> HttpBody for Reported<B>
 where
     B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
 {
     type Data = Bytes;
     type Error = B::Error;
@@ -457,6 +475,14 @@ where
         if self.done.is_some() {
             match Pin::new(&mut self.inner).poll_frame(cx) {
                 Poll::Ready(None) => {}
+                Poll::Ready(Some(Err(err))) => {
+                    self.done = None;
+                    let broken = ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        format!("the Docker daemon's build output broke off: {}", err.into()),
+                    );
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(broken.stream_line())))));
+                }
                 other => return other,
             }
             let Some(done) = self.done.as_mut() else {

@@ -36,11 +36,17 @@ pub struct Gateway {
     /// What every build's query is held to.
     pub policy: Policy,
     pub build_limits: BuildLimits,
+    /// Permits for concurrent builds, when `--max-builds` is set.
+    pub builds: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Gateway {
     pub fn new(config: Config) -> Arc<Self> {
-        let upstream = Upstream::new(config.upstream.clone(), config.connect_timeout);
+        let upstream = Upstream::new(
+            config.upstream.clone(),
+            config.connect_timeout,
+            config.response_timeout,
+        );
         let policy = Policy {
             owner_key: config.owner.key.clone(),
             owner: config.owner.value.clone(),
@@ -48,18 +54,24 @@ impl Gateway {
             allow_host_network: config.allow_host_network,
         };
         let build_limits = BuildLimits {
-            tar: tar_reader::Limits::default(),
+            tar: tar_reader::Limits {
+                max_pax_bytes: config.max_pax_size,
+                max_path_len: config.max_path_length,
+            },
             walk: context::Limits {
                 max_dockerfile: usize::try_from(config.max_dockerfile_size).unwrap_or(usize::MAX),
                 ..context::Limits::default()
             },
             max_context_size: config.max_context_size,
         };
+        let builds = (config.max_builds > 0)
+            .then(|| Arc::new(tokio::sync::Semaphore::new(config.max_builds)));
         Arc::new(Self {
             config,
             upstream,
             policy,
             build_limits,
+            builds,
         })
     }
 }
