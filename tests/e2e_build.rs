@@ -944,15 +944,50 @@ fn raw_dot_slash_prefixed_context_with_dockerfile_in_a_subdirectory() {
     let h = harness_or_skip!();
     let mut tar = Tar::default();
     tar.add_dir(&fixture("subdir"), "./");
-    let body = tar.finish();
-    assert!(body.starts_with(b"./\0"), "the first entry must be ./");
-    for dockerfile in ["sub/build.Dockerfile", "./sub/build.Dockerfile"] {
+    let ours = tar.finish();
+    assert!(ours.starts_with(b"./\0"), "the first entry must be ./");
+    // And GNU tar's own `tar -C dir -cf - ./`, in its default (gnu) and posix formats.
+    let gnu_tar = |format: &str| -> Vec<u8> {
+        let out = std::process::Command::new("tar")
+            .arg(format!("--format={format}"))
+            .args(["-C", &fixture_str("subdir"), "-cf", "-", "./"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run GNU tar");
+        assert!(
+            out.status.success(),
+            "tar: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // (posix: a ./PaxHeaders/. extended header comes before ./ itself.)
+        assert!(
+            out.stdout.starts_with(b"./"),
+            "GNU tar's names must start ./"
+        );
+        out.stdout
+    };
+    let bodies = [
+        ("ustar", "sub/build.Dockerfile", ours.clone()),
+        ("ustar", "./sub/build.Dockerfile", ours),
+        (
+            "GNU tar --format=gnu",
+            "sub/build.Dockerfile",
+            gnu_tar("gnu"),
+        ),
+        (
+            "GNU tar --format=posix",
+            "./sub/build.Dockerfile",
+            gnu_tar("posix"),
+        ),
+    ];
+    for (format, dockerfile, body) in bodies {
         let b = h.raw_build(
-            &format!("./-prefixed context, dockerfile={dockerfile}"),
+            &format!("./-prefixed {format} context, dockerfile={dockerfile}"),
             &format!("dockerfile={}", http::escape_query(dockerfile)),
             &[],
             &body,
         );
+        // FROM; COPY, RUN, LABEL. The decoy ./Dockerfile would give which=root.
         b.check(steps(1, 2, 1));
         b.assert_final_labels(&[("which", "sub")]);
     }
