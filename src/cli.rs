@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{Address, Config, Owner, validate_owner_key, validate_owner_value};
 
@@ -21,7 +21,31 @@ pub enum LogFormat {
 /// else reaches the Docker daemon unchanged.
 #[derive(Debug, Parser)]
 #[command(name = "buildgate", version, about, long_about = None)]
+#[command(after_help = HELP_EXAMPLES, after_long_help = HELP_EXAMPLES)]
+#[command(
+    override_usage = "buildgate --owner VALUE [OPTIONS]     serve until SIGINT/SIGTERM\n       buildgate check [--upstream ADDR]      check the daemon and exit"
+)]
+#[command(
+    mut_arg("listen", |a| a.value_name("ADDR")),
+    mut_arg("socket_mode", |a| a.value_name("MODE")),
+    mut_arg("socket_group", |a| a.value_name("GROUP")),
+    mut_arg("upstream", |a| a.value_name("ADDR")),
+    mut_arg("owner", |a| a.value_name("VALUE")),
+    mut_arg("owner_label", |a| a.value_name("KEY")),
+    mut_arg("max_dockerfile_size", |a| a.value_name("SIZE")),
+    mut_arg("max_context_size", |a| a.value_name("SIZE")),
+    mut_arg("cgroup_parent", |a| a.value_name("PATH")),
+    mut_arg("log_format", |a| a.value_name("FORMAT")),
+    mut_arg("log_level", |a| a.value_name("LEVEL")),
+    mut_arg("shutdown_grace", |a| a.value_name("SECS")),
+    mut_arg("header_read_timeout", |a| a.value_name("SECS")),
+    mut_arg("connect_timeout", |a| a.value_name("SECS"))
+)]
 pub struct Cli {
+    /// Without a command, buildgate serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Where to listen: unix:///path, a bare path, or tcp://HOST:PORT. Repeat the flag
     /// (or separate with commas in the variable) to listen in several places.
     #[arg(
@@ -115,6 +139,22 @@ pub struct Cli {
     pub connect_timeout: Duration,
 }
 
+const HELP_EXAMPLES: &str = "\
+Examples:
+  buildgate --owner \"$CI_JOB_ID\" --listen unix:///run/buildgate/job.sock
+  DOCKER_HOST=unix:///run/buildgate/job.sock docker build -t app .
+  buildgate check --upstream unix:///var/run/docker.sock
+
+Builds must use the classic builder (DOCKER_BUILDKIT=0); BuildKit is refused.";
+
+/// Subcommands. Serving is the default and has none.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check that builds through buildgate will work with a Docker daemon, then exit
+    #[command(long_about = crate::check::LONG_ABOUT)]
+    Check(crate::check::CheckArgs),
+}
+
 fn parse_mode(value: &str) -> Result<u32, String> {
     let digits = value.strip_prefix("0o").unwrap_or(value);
     let mode = u32::from_str_radix(digits, 8)
@@ -143,7 +183,7 @@ fn parse_size(value: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{value:?} is not a size such as 1048576, 512K, 1M or 4G"))
 }
 
-fn parse_seconds(value: &str) -> Result<Duration, String> {
+pub(crate) fn parse_seconds(value: &str) -> Result<Duration, String> {
     let digits = value.strip_suffix('s').unwrap_or(value);
     digits
         .parse::<u64>()
@@ -265,6 +305,23 @@ mod tests {
             let err = parse(args).unwrap_err();
             assert!(err.contains(flag), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn check_needs_no_owner() {
+        let cli =
+            Cli::try_parse_from(["buildgate", "check", "--upstream", "tcp://127.0.0.1:1"]).unwrap();
+        let Some(Command::Check(args)) = cli.command else {
+            panic!("no check command: {cli:?}");
+        };
+        assert_eq!(args.upstream, "tcp://127.0.0.1:1");
+        assert!(parse(&["--owner", "o"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["buildgate", "--owner", "o"])
+                .unwrap()
+                .command
+                .is_none()
+        );
     }
 
     #[test]

@@ -44,6 +44,7 @@
 
 pub mod access_log;
 pub mod build;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod context;

@@ -1,14 +1,18 @@
-//! The `buildgate` binary: parse the command line, set up logging, serve.
+//! The `buildgate` binary: parse the command line, set up logging, serve (or run
+//! `buildgate check`).
 
 use std::io::IsTerminal;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use buildgate::cli::{Cli, LogFormat};
+use buildgate::cli::{Cli, Command, LogFormat};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(Command::Check(args)) = cli.command.take() {
+        return buildgate::check::main(args);
+    }
     init_logging(cli.log_format, &cli.log_level);
     let config = match cli.into_config() {
         Ok(config) => config,

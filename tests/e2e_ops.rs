@@ -1,0 +1,604 @@
+//! End-to-end tests of the operator integration: `buildgate check`, the help text, the
+//! container image (built through the gateway, then run), and the examples under
+//! `examples/` run for real as far as this machine allows (the Buildkite hooks with a
+//! fake job, the systemd unit's ExecStart flags, the GitLab runner's socket arrangement
+//! with a job container).
+//!
+//! Tests that need the daemon skip when run by hand without one and fail under `CI=true`.
+
+mod common;
+
+use common::{Cleanup, Cli, Daemon, Docker, Gateway, IMAGE, clis, http, unique, wait_for};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_buildgate");
+
+macro_rules! daemon_or_skip {
+    () => {
+        match common::docker_host() {
+            Some(h) => h,
+            None => return,
+        }
+    };
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The 28.x CLI if present (the one the README targets), else the first one found.
+fn cli() -> Cli {
+    let all = clis();
+    all.iter()
+        .find(|c| c.path == Path::new("/usr/local/bin/docker"))
+        .or(all.first())
+        .cloned()
+        .expect("a docker CLI")
+}
+
+/// Runs `buildgate` with these arguments and no BUILDGATE_* variables.
+fn buildgate(args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).stdin(Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("BUILDGATE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.output().expect("run buildgate")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        text(&o.stdout),
+        text(&o.stderr)
+    )
+}
+
+fn label(daemon: &Daemon, image: &str, key: &str) -> Option<String> {
+    daemon.image_labels(image).get(key).cloned()
+}
+
+/// A build through `host` of a one-step Dockerfile that tries to set its own owner.
+fn build_spoofing_owner(cli: &Cli, host: &str, tag: &str) {
+    Docker::new(cli, host)
+        .args(["build", "-q", "-t", tag, "-"])
+        .stdin(format!("FROM {IMAGE}\nLABEL owner=spoofed\nRUN true\n"))
+        .run()
+        .ok();
+}
+
+fn wait_socket(path: &Path, what: &str) {
+    wait_for(Duration::from_secs(30), || {
+        http::get(path, "/_ping").ok().filter(|r| r.status == 200)
+    })
+    .unwrap_or_else(|| panic!("{what}: nothing answers /_ping on {}", path.display()));
+}
+
+// ------------------------------------------------------------------------ help, version
+
+#[test]
+fn version_and_help_read_well() {
+    let v = buildgate(&["--version"]);
+    assert!(v.status.success(), "{}", show(&v));
+    assert_eq!(
+        text(&v.stdout).trim(),
+        format!("buildgate {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    let h = buildgate(&["--help"]);
+    assert!(h.status.success(), "{}", show(&h));
+    let help = text(&h.stdout);
+    for want in [
+        "buildgate --owner VALUE",
+        "buildgate check",
+        "--listen <ADDR>",
+        "--owner <VALUE>",
+        "--shutdown-grace <SECS>",
+        "[env: BUILDGATE_OWNER=]",
+        "Examples:",
+        "DOCKER_BUILDKIT=0",
+    ] {
+        assert!(help.contains(want), "--help lacks {want:?}:\n{help}");
+    }
+
+    let c = buildgate(&["check", "--help"]);
+    assert!(c.status.success(), "{}", show(&c));
+    let help = text(&c.stdout);
+    assert!(
+        help.contains("Exit status: 0 if builds will work"),
+        "{help}"
+    );
+    assert!(!help.contains("--owner"), "check takes no --owner:\n{help}");
+
+    // Serving without an owner is a usage error naming the flag.
+    let o = buildgate(&["--listen", "/nonexistent/x.sock"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(text(&o.stderr).contains("--owner"), "{}", show(&o));
+}
+
+// ------------------------------------------------------------------------ check
+
+#[test]
+fn check_against_the_real_daemon_and_through_a_gateway() {
+    let daemon = daemon_or_skip!();
+    let o = buildgate(&["check", "--upstream", &daemon]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let out = text(&o.stdout);
+    assert!(out.contains("Builds through buildgate will work"), "{out}");
+    assert!(out.contains("runs Linux containers"), "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+
+    // Through a gateway: the same answers, plus the gateway's Builder-Version: 1.
+    let gw = Gateway::start(&daemon, &[]);
+    let o = buildgate(&["check", "--upstream", &gw.host()]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        text(&o.stdout).contains("default is the classic builder"),
+        "{}",
+        show(&o)
+    );
+
+    // BUILDGATE_UPSTREAM is honoured, as for serving.
+    let o = Command::new(BIN)
+        .arg("check")
+        .env("BUILDGATE_UPSTREAM", &daemon)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+}
+
+#[test]
+fn check_against_unreachable_upstreams_fails_in_plain_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("unix://{}/no-daemon.sock", dir.path().display());
+    let o = buildgate(&["check", "--upstream", &missing]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("FAIL  cannot reach the Docker daemon"),
+        "{out}"
+    );
+    assert!(out.contains("is dockerd running"), "{out}");
+    assert!(out.contains("will NOT work"), "{out}");
+
+    // A socket nothing accepts on.
+    let refused = dir.path().join("refused.sock");
+    drop(std::os::unix::net::UnixListener::bind(&refused).unwrap());
+    let o = buildgate(&["check", "--upstream", refused.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(text(&o.stdout).contains("nothing listens"), "{}", show(&o));
+
+    // A socket that accepts but never answers: the timeout, not a hang.
+    let silent = dir.path().join("silent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&silent).unwrap();
+    let o = buildgate(&[
+        "check",
+        "--connect-timeout",
+        "1",
+        "--upstream",
+        silent.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        text(&o.stdout).contains("no answer within 1s"),
+        "{}",
+        show(&o)
+    );
+
+    // Something that is not an address at all is a usage error.
+    let o = buildgate(&["check", "--upstream", "ftp://example"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+}
+
+// ------------------------------------------------------------------------ container image + GitLab
+
+/// Lays out the image's build context for the test binary.
+fn image_context(dir: &Path) {
+    let o = Command::new("bash")
+        .arg(repo().join("scripts/ops-image-context.sh"))
+        .arg(BIN)
+        .arg(dir)
+        .output()
+        .expect("run scripts/ops-image-context.sh");
+    assert!(o.status.success(), "{}", show(&o));
+}
+
+/// The GitLab example, parsed with Python's tomllib: `[[runners]]` as JSON.
+fn gitlab_runners() -> Vec<serde_json::Value> {
+    let o = Command::new(std::env::var("BUILDGATE_TEST_PYTHON").unwrap_or("python3".into()))
+        .args([
+            "-c",
+            "import json, sys, tomllib; print(json.dumps(tomllib.load(open(sys.argv[1], 'rb'))))",
+        ])
+        .arg(repo().join("examples/gitlab/config.toml"))
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "config.toml does not parse: {}",
+        show(&o)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["runners"].as_array().cloned().unwrap_or_default()
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn gitlab_config_parses_and_keeps_the_daemon_socket_out_of_jobs() {
+    let runners = gitlab_runners();
+    assert!(!runners.is_empty());
+    for r in &runners {
+        let name = r["name"].as_str().unwrap();
+        assert_eq!(r["executor"], "docker", "{name}");
+        assert_eq!(
+            r["limit"], 1,
+            "{name}: one job at a time, so owner names the job"
+        );
+        assert_eq!(r["docker"]["privileged"], false, "{name}");
+        assert_eq!(r["docker"]["services_privileged"], false, "{name}");
+        let volumes = strings(&r["docker"]["volumes"]);
+        assert!(
+            volumes.iter().all(|v| !v.contains("docker.sock")),
+            "{name}: the daemon's socket must not reach jobs: {volumes:?}"
+        );
+        // The gateway's directory (named after the runner, which is the owner) is
+        // mounted where DOCKER_HOST points.
+        let mount = volumes
+            .iter()
+            .find(|v| v.starts_with(&format!("/run/buildgate/{name}:")))
+            .unwrap_or_else(|| panic!("{name}: no gateway volume in {volumes:?}"));
+        let inside = mount.split(':').nth(1).unwrap();
+        let env = strings(&r["environment"]);
+        assert!(
+            env.contains(&format!("DOCKER_HOST=unix://{inside}/docker.sock")),
+            "{name}: {env:?} vs {mount}"
+        );
+    }
+}
+
+/// Builds the image through a gateway, checks it is owned, then runs it the way the
+/// GitLab example does (a gateway per runner, its socket directory on the host) and
+/// runs a job container arranged as config.toml says, which builds through it as a
+/// non-root user.
+#[test]
+fn container_image_built_through_gateway_serves_a_gitlab_style_job() {
+    let daemon_host = daemon_or_skip!();
+    let daemon = Daemon::new(&daemon_host);
+    let cli = cli();
+    let gw = Gateway::start(&daemon_host, &[]);
+    let mut cleanup = Cleanup::new(&daemon_host);
+    cleanup.label_filter(&format!("owner={}", gw.owner));
+
+    // 1. Build the image through the gateway.
+    let ctx = tempfile::tempdir().unwrap();
+    image_context(&ctx.path().join("ctx"));
+    let image = format!("buildgate-test/buildgate-image:{}", unique("img"));
+    cleanup.image(&image);
+    gw.docker(&cli)
+        .args(["build", "--rm=false", "-q", "-t", image.as_str()])
+        .args([ctx.path().join("ctx").to_str().unwrap()])
+        .timeout(Duration::from_secs(180))
+        .run()
+        .ok();
+    assert_eq!(
+        label(&daemon, &image, "owner").as_deref(),
+        Some(gw.owner.as_str())
+    );
+    let intermediates = daemon.containers_with_label(&format!("owner={}", gw.owner));
+    assert!(
+        !intermediates.is_empty(),
+        "the build's intermediate containers should carry owner={}",
+        gw.owner
+    );
+
+    // 2. Run it as a runner's gateway, as the GitLab example's comment says.
+    let runners = gitlab_runners();
+    let runner = &runners[0];
+    let runner_name = runner["name"].as_str().unwrap().to_string();
+    let base = tempfile::tempdir().unwrap();
+    let sock_dir = base.path().join(&runner_name);
+    fs::create_dir_all(&sock_dir).unwrap();
+    let daemon_sock = daemon.sock.display().to_string();
+    let gw_container = unique("bgt-gateway");
+    cleanup.container(&gw_container);
+    Docker::new(&cli, &daemon_host)
+        .args([
+            "run",
+            "-d",
+            "--name",
+            gw_container.as_str(),
+            "--network",
+            "none",
+        ])
+        .args(["-v", format!("{daemon_sock}:/var/run/docker.sock").as_str()])
+        .args([
+            "-v",
+            format!("{}:/run/buildgate", sock_dir.display()).as_str(),
+        ])
+        .args(["-e", format!("BUILDGATE_OWNER={runner_name}").as_str()])
+        .args(["-e", "BUILDGATE_SOCKET_MODE=0666", image.as_str()])
+        .run()
+        .ok();
+    let sock = sock_dir.join("docker.sock");
+    wait_socket(&sock, "the gateway container");
+    let ping = http::get(&sock, "/_ping").unwrap();
+    assert_eq!(ping.header("builder-version"), Some("1"));
+
+    // `check` in the image, against the mounted daemon.
+    let check = Docker::new(&cli, &daemon_host)
+        .args(["run", "--rm", "--network", "none"])
+        .args([
+            "-v",
+            format!("{daemon_sock}:/var/run/docker.sock").as_str(),
+            image.as_str(),
+            "check",
+        ])
+        .run()
+        .ok();
+    assert!(check.stdout.contains("will work"), "{check}");
+
+    // 3. A job container arranged as config.toml says: its volumes (host side mapped to
+    //    the temp dir) and environment, the static docker CLI, a non-root user.
+    let mut job = Docker::new(&cli, &daemon_host)
+        .args(["run", "--rm", "--network", "none", "--user", "1000:1000"])
+        .args(["--tmpfs", "/tmp", "-e", "HOME=/tmp"])
+        .args(["--label", cleanup.label.as_str()])
+        .args([
+            "-v",
+            format!("{}:/usr/local/bin/docker:ro", cli.path.display()).as_str(),
+        ]);
+    for volume in strings(&runner["docker"]["volumes"]) {
+        let mapped = volume.replacen("/run/buildgate/", &format!("{}/", base.path().display()), 1);
+        job = job.args(["-v", mapped.as_str()]);
+    }
+    for env in strings(&runner["environment"]) {
+        job = job.args(["-e", env.as_str()]);
+    }
+    let tag = format!("buildgate-test/gitlab-job:{}", unique("job"));
+    cleanup.image(&tag);
+    let script = format!(
+        "printf 'FROM {IMAGE}\\nLABEL owner=spoofed\\nRUN true\\n' | /usr/local/bin/docker build -q -t {tag} - && echo built"
+    );
+    let out = job
+        .args([IMAGE, "sh", "-c", script.as_str()])
+        .timeout(Duration::from_secs(120))
+        .run()
+        .ok();
+    assert!(out.stdout.contains("built"), "{out}");
+    assert_eq!(
+        label(&daemon, &tag, "owner").as_deref(),
+        Some(runner_name.as_str())
+    );
+    cleanup.label_filter(&format!("owner={runner_name}"));
+
+    // 4. Stopping the gateway container removes its socket from the host directory.
+    Docker::new(&cli, &daemon_host)
+        .args(["stop", "-t", "20", gw_container.as_str()])
+        .run()
+        .ok();
+    assert!(!sock.exists(), "socket left behind after docker stop");
+    let logs = Docker::new(&cli, &daemon_host)
+        .args(["logs", gw_container.as_str()])
+        .run()
+        .ok();
+    assert!(logs.stderr.contains("shutting down"), "{logs}");
+}
+
+// ------------------------------------------------------------------------ Buildkite
+
+fn process_running(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // Field 3 is the state; a zombie has exited.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn buildkite_hooks_run_a_gateway_per_job() {
+    let daemon_host = daemon_or_skip!();
+    let daemon = Daemon::new(&daemon_host);
+    let cli = cli();
+    let mut cleanup = Cleanup::new(&daemon_host);
+
+    // The hooks as an agent would have them, with settings for this machine.
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("hooks");
+    fs::create_dir_all(&hooks).unwrap();
+    for name in ["environment", "pre-exit", "buildgate.conf"] {
+        fs::copy(
+            repo().join("examples/buildkite/hooks").join(name),
+            hooks.join(name),
+        )
+        .unwrap();
+    }
+    let run = dir.path().join("run");
+    let state = dir.path().join("state");
+    let mut conf = fs::read_to_string(hooks.join("buildgate.conf")).unwrap();
+    conf.push_str(&format!(
+        "\n# test settings\nbuildgate_bin={BIN}\nbuildgate_upstream={daemon_host}\n\
+         buildgate_socket_dir={}\nbuildgate_state_dir={}\n",
+        run.display(),
+        state.display()
+    ));
+    fs::write(hooks.join("buildgate.conf"), conf).unwrap();
+
+    let job = format!("0190f3a2-{}", unique("bk"));
+    cleanup.label_filter(&format!("owner={job}"));
+    let hook = |name: &str, script: &str| {
+        Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .arg("hook")
+            .arg(hooks.join(name))
+            .env("BUILDKITE_JOB_ID", &job)
+            .env("BUILDKITE_BUILD_PATH", dir.path())
+            // A pipeline's env: the hook must not let these reach the gateway.
+            .env("BUILDGATE_OWNER_LABEL", "hijacked")
+            .env("BUILDGATE_OWNER", "someone-else")
+            .env("BUILDGATE_ALLOW_HOST_NETWORK", "true")
+            .stdin(Stdio::null())
+            .output()
+            .expect("bash")
+    };
+
+    // The agent sources `environment` and passes on what it exports.
+    let env = hook(
+        "environment",
+        r#"source "$1" >&2 && printf '%s\n%s\n' "$DOCKER_HOST" "$DOCKER_BUILDKIT""#,
+    );
+    assert!(env.status.success(), "{}", show(&env));
+    let exported = text(&env.stdout);
+    let mut lines = exported.lines();
+    let host = lines.next().unwrap_or_default().to_string();
+    assert_eq!(host, format!("unix://{}/{job}.sock", run.display()));
+    assert_eq!(lines.next(), Some("0"), "DOCKER_BUILDKIT");
+    assert!(text(&env.stderr).contains("will work"), "{}", show(&env));
+    let pidfile = state.join(format!("{job}.pid"));
+    let pid: i32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(process_running(pid));
+
+    // The job builds through DOCKER_HOST; the image is the job's.
+    let tag = format!("buildgate-test/buildkite-job:{}", unique("bk"));
+    cleanup.image(&tag);
+    build_spoofing_owner(&cli, &host, &tag);
+    let labels = daemon.image_labels(&tag);
+    assert_eq!(labels.get("owner"), Some(&job), "{labels:?}");
+    assert!(!labels.contains_key("hijacked"), "{labels:?}");
+
+    // pre-exit stops the gateway; its socket, pid file and log are gone.
+    let exit = hook("pre-exit", r#"bash "$1""#);
+    assert!(exit.status.success(), "{}", show(&exit));
+    assert!(
+        text(&exit.stdout).contains("/build status=200"),
+        "pre-exit should print the gateway's log: {}",
+        show(&exit)
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || (!process_running(pid))
+            .then_some(()))
+        .is_some(),
+        "buildgate (pid {pid}) still runs after pre-exit"
+    );
+    let sock = run.join(format!("{job}.sock"));
+    assert!(!sock.exists(), "socket left behind");
+    assert!(!pidfile.exists(), "pid file left behind");
+    assert!(
+        !state.join(format!("{job}.log")).exists(),
+        "log left behind"
+    );
+
+    // pre-exit for a job whose gateway never started is harmless.
+    let again = hook("pre-exit", r#"bash "$1""#);
+    assert!(again.status.success(), "{}", show(&again));
+}
+
+// ------------------------------------------------------------------------ systemd
+
+/// `Key=value` of the unit file, with the test's paths in place of the real ones.
+fn unit_line(unit: &str, key: &str, instance: &str, run: &Path, daemon: &str) -> Vec<String> {
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in the unit"));
+    line.replace("%i", instance)
+        .replace("/usr/local/bin/buildgate", BIN)
+        .replace(
+            "unix:///run/buildgate/",
+            &format!("unix://{}/", run.display()),
+        )
+        .replace("unix:///var/run/docker.sock", daemon)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn systemd_unit_verifies_and_its_execstart_serves() {
+    let daemon_host = daemon_or_skip!();
+    let daemon = Daemon::new(&daemon_host);
+    let cli = cli();
+    let mut cleanup = Cleanup::new(&daemon_host);
+    let unit = fs::read_to_string(repo().join("examples/systemd/buildgate@.service")).unwrap();
+    let instance = unique("unit");
+    cleanup.label_filter(&format!("owner={instance}"));
+    let dir = tempfile::tempdir().unwrap();
+
+    // systemd-analyze verify, on an instance of the template naming this binary.
+    if Path::new("/usr/bin/systemd-analyze").exists() {
+        let path = dir.path().join(format!("buildgate@{instance}.service"));
+        fs::write(&path, unit.replace("/usr/local/bin/buildgate", BIN)).unwrap();
+        let o = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "systemd-analyze verify: {}", show(&o));
+        assert!(text(&o.stderr).trim().is_empty(), "{}", show(&o));
+    } else {
+        eprintln!("NOTE: no systemd-analyze here; the unit file was not verified");
+    }
+
+    // ExecStartPre: the check.
+    let run = dir.path().join("run");
+    let pre = unit_line(&unit, "ExecStartPre", &instance, &run, &daemon_host);
+    let o = Command::new(&pre[0]).args(&pre[1..]).output().unwrap();
+    assert!(o.status.success(), "{pre:?}: {}", show(&o));
+
+    // ExecStart, as written (paths mapped), serves with owner = the instance name.
+    let start = unit_line(&unit, "ExecStart", &instance, &run, &daemon_host);
+    let log = fs::File::create(dir.path().join("log")).unwrap();
+    let mut child = Command::new(&start[0])
+        .args(&start[1..])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let sock = run.join(&instance).join("docker.sock");
+    let served = std::panic::catch_unwind(|| {
+        wait_socket(&sock, "the unit's ExecStart");
+        let tag = format!("buildgate-test/systemd:{}", unique("unit"));
+        build_spoofing_owner(&cli, &format!("unix://{}", sock.display()), &tag);
+        let owner = label(&daemon, &tag, "owner");
+        daemon.remove_image(&tag);
+        owner
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let logged = fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+    let owner = served.unwrap_or_else(|_| panic!("ExecStart {start:?} log:\n{logged}"));
+    assert_eq!(owner.as_deref(), Some(instance.as_str()), "{logged}");
+    assert!(status.success(), "exit after SIGTERM: {status:?}\n{logged}");
+    assert!(!sock.exists(), "socket left behind");
+    // --log-format json, as on the ExecStart line.
+    assert!(
+        logged.lines().all(|l| l.starts_with('{')),
+        "not JSON log lines:\n{logged}"
+    );
+}
