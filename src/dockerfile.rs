@@ -23,10 +23,16 @@
 //!   one value, so nothing can be appended. It is accepted only when its key is
 //!   a literal that cannot turn into ours after quote, escape and variable
 //!   processing; a `LABEL <key>="<owner>"` line is inserted after it.
-//! * `ONBUILD ...` is left alone: the classic builder only stores the trigger
-//!   text in the image config (`OnBuild`) and does not dispatch it in this
-//!   build; the ONBUILD instruction's own commit carries our label like any
-//!   other instruction of the stage.
+//! * `ONBUILD LABEL k=v ...` gets our pair appended too. The trigger is not run
+//!   in the stage that defines it, but in any later `FROM` of that image, inside
+//!   the `FROM` step and so before the LABEL we insert after it; a later stage of
+//!   the same Dockerfile can do that (`FROM a` where stage `a` has the trigger).
+//!   When a trigger runs, moby re-parses its text with the *default* escape
+//!   character, whatever this file's `# escape=` says, so our pair must be the
+//!   last word under both readings, or the Dockerfile is refused. Legacy-form
+//!   trigger LABELs follow the same rule as LABEL, except that nothing can be
+//!   inserted after a trigger: they are accepted only when their key is a
+//!   literal other than ours. Other triggers are left alone.
 //!
 //! After rewriting, the output is scanned again with the same scanner and the
 //! invariant is checked; any mismatch is an error (fail closed).
@@ -186,6 +192,22 @@ pub fn rewrite(src: &[u8], key: &str, owner: &str) -> Result<Rewrite, RewriteErr
                 LabelForm::KeyValue => append_after[ins.last] = true,
                 LabelForm::Legacy => insert_after[ins.last] = true,
             },
+            "onbuild" => {
+                if let Some(trigger) = onbuild_label(ins)?
+                    && let LabelForm::KeyValue = label_form(&trigger, scan.escape, key)?
+                {
+                    let appended = format!("{} {ours}", trigger.args);
+                    if !trigger_reads_ours(&appended, scan.escape, &ours) {
+                        return Err(RewriteError::at(
+                            ins.first,
+                            "ONBUILD LABEL: when the trigger runs, Docker reads it with the \\ \
+                             escape character, and this one would swallow the owner label; \
+                             remove escape characters and unbalanced quotes from it",
+                        ));
+                    }
+                    append_after[ins.last] = true;
+                }
+            }
             _ => {}
         }
     }
@@ -282,6 +304,16 @@ fn verify(out: &str, key: &str, ours: &str, stages: usize) -> Result<(), Rewrite
                     }
                 }
             },
+            "onbuild" => {
+                let trigger = onbuild_label(ins).map_err(|e| bug(&e.to_string()))?;
+                if let Some(trigger) = trigger
+                    && let LabelForm::KeyValue =
+                        label_form(&trigger, scan.escape, key).map_err(|e| bug(&e.to_string()))?
+                    && !trigger_reads_ours(&trigger.args, scan.escape, ours)
+                {
+                    return Err(bug("an ONBUILD LABEL does not end with the owner pair"));
+                }
+            }
             _ => {}
         }
     }
@@ -311,6 +343,21 @@ fn check_key_owner(key: &str, owner: &str) -> Result<(), RewriteError> {
         )));
     }
     Ok(())
+}
+
+/// The trigger of `ONBUILD LABEL ...`, as the instruction it will become.
+fn onbuild_label(ins: &Instr) -> Result<Option<Instr>, RewriteError> {
+    let trigger = split_command(&ins.args, ins.first, ins.last)?;
+    Ok((trigger.keyword == "label").then_some(trigger))
+}
+
+/// Whether `ours` is the last word of a trigger's LABEL arguments `args` both
+/// under this file's escape character and under `\\`, which moby uses when it
+/// re-parses a trigger.
+fn trigger_reads_ours(args: &str, escape: char, ours: &str) -> bool {
+    [escape, '\\']
+        .iter()
+        .all(|&e| parse_words(args, e).last().map(String::as_str) == Some(ours))
 }
 
 enum LabelForm {
@@ -937,6 +984,21 @@ mod tests {
                 "FROM a\nLABEL maintainer someone <a@b>\n",
                 "FROM a\nLABEL owner=\"team-a\"\nLABEL maintainer someone <a@b>\nLABEL owner=\"team-a\"\n",
             ),
+            // A trigger LABEL gets the pair too: it runs before our LABEL
+            // in whatever stage uses this image.
+            (
+                "FROM a\nONBUILD LABEL owner=evil\nonbuild run echo hi\n",
+                "FROM a\nLABEL owner=\"team-a\"\nONBUILD LABEL owner=evil owner=\"team-a\"\nonbuild run echo hi\n",
+            ),
+            (
+                "FROM a\nONBUILD label a=b \\\n  c=d\n",
+                "FROM a\nLABEL owner=\"team-a\"\nONBUILD label a=b \\\n  c=d owner=\"team-a\"\n",
+            ),
+            // Legacy trigger LABEL with a literal key other than ours: untouched.
+            (
+                "FROM a\nONBUILD LABEL maintainer me\n",
+                "FROM a\nLABEL owner=\"team-a\"\nONBUILD LABEL maintainer me\n",
+            ),
             // LABEL text inside RUN/ONBUILD is not a LABEL.
             (
                 "FROM a\nRUN echo LABEL owner=evil\n",
@@ -960,6 +1022,24 @@ mod tests {
                 "could set the owner label",
             ),
             (b"FROM a\nLABEL own\\er evil\n", "could set the owner label"),
+            (
+                b"FROM a\nONBUILD LABEL owner evil\n",
+                "could set the owner label",
+            ),
+            (
+                b"FROM a\nONBUILD LABEL $K evil\n",
+                "could set the owner label",
+            ),
+            // With a backtick escape the trailing `\` is plain text here, but it
+            // escapes the space before our pair when the trigger is re-parsed.
+            (
+                b"# escape=`\nFROM a\nONBUILD LABEL a=b\\\n",
+                "swallow the owner label",
+            ),
+            (
+                b"# escape=`\nFROM a\nONBUILD LABEL a=\"b\n",
+                "swallow the owner label",
+            ),
             (b"FROM \xff\xfe\n", "UTF-8"),
             (b"\xc3\x28", "UTF-8"),
             (b"", "no FROM"),
