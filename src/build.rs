@@ -46,7 +46,7 @@ use crate::error::{ApiError, Body, BoxError, boxed};
 use crate::passthrough::{send_failed, strip_hop_by_hop, unreachable};
 use crate::query::{BuildQuery, Policy};
 use crate::server::Gateway;
-use crate::tar::reader::{self as tar_reader, Event, Reader};
+use crate::tar::reader::{self as tar_reader, Event, Reader, TarError};
 use crate::tar::writer;
 use crate::tar::{Entry, Kind};
 
@@ -69,7 +69,7 @@ const FLUSH_AT: usize = 128 * 1024;
 const FRAMES_IN_FLIGHT: usize = 4;
 /// What the gateway still reads, and drops, after the client's end-of-archive: tar
 /// writers pad to a 10 KiB record, so anything near this size is not padding, and the
-/// gateway stops listening rather than read an endless tail.
+/// build is refused rather than wait on an endless tail.
 const MAX_TRAILING: u64 = 1 << 20;
 
 /// What the pipeline sends towards the daemon.
@@ -256,11 +256,18 @@ async fn pipeline<B>(
         rewrite_context(reader, compression, &tx, &job).await
     }
     .await;
+    // The archive is complete, but the upload is not over until the client's body has
+    // ended cleanly: dockerd reads its context to EOF after the end-of-archive (its
+    // untar helper flushes stdin), so a body that breaks off here must reach it as a
+    // broken upload, never as a clean end.
+    let result = match result {
+        Ok(mut reader) => drain(&mut reader, &tx).await,
+        Err(err) => Err(err),
+    };
     match result {
-        Ok(mut reader) => {
+        Ok(()) => {
             let _ = tx.send(Msg::Done).await;
             let _ = done.send(Ok(()));
-            drain(&mut reader).await;
         }
         Err(err) => {
             // Dropping the sender without `Done` is what aborts the upstream body.
@@ -270,17 +277,44 @@ async fn pipeline<B>(
     }
 }
 
-/// Reads and drops what the client sends after its end-of-archive, up to
-/// [`MAX_TRAILING`], so that a client still writing its padding is not blocked.
-async fn drain(reader: &mut TarStream) {
+/// Reads and drops what the client sends after its end-of-archive (tar writers pad
+/// to a 10 KiB record), until the body ends. More than [`MAX_TRAILING`] bytes is not
+/// padding, and a read error means the upload broke off: both refuse the build.
+async fn drain(reader: &mut TarStream, tx: &mpsc::Sender<Msg>) -> Result<(), ApiError> {
     let mut sink = vec![0u8; 64 * 1024];
     let mut total = 0u64;
-    while total < MAX_TRAILING {
-        match reader.read(&mut sink).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => total += n as u64,
+    loop {
+        let n = tokio::select! {
+            read = reader.read(&mut sink) => read.map_err(|e| {
+                ApiError::bad_request(format!(
+                    "the build context upload broke off after the end of the tar archive: {e}"
+                ))
+            })?,
+            () = tx.closed() => return Err(upstream_gone()),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        total += n as u64;
+        if total > MAX_TRAILING {
+            return Err(ApiError::bad_request(format!(
+                "the build context has more than {MAX_TRAILING} bytes after the end of its tar archive; send only the archive"
+            )));
         }
     }
+}
+
+/// A tar refusal, with the flag that sets the limit when a limit was hit: the reader
+/// knows nothing of flags, the user needs to know which one to ask the operator about.
+fn tar_err(e: TarError) -> ApiError {
+    let hint = match &e {
+        TarError::TooLarge { what, .. } if *what == "an entry name" || *what == "a link target" => {
+            " (the operator's limit is --max-path-length)"
+        }
+        TarError::TooLarge { .. } => " (the operator's limit is --max-pax-size, at most 1M)",
+        _ => "",
+    };
+    ApiError::bad_request(format!("build context: {e}{hint}"))
 }
 
 /// The stages proper. Returns the reader so that trailing bytes can be drained.
@@ -303,7 +337,7 @@ async fn rewrite_context(
     let mut size = 0u64;
     let mut remaining = 0u64;
     loop {
-        let event = tar.next_event(&mut input).map_err(|e| context_err(&e))?;
+        let event = tar.next_event(&mut input).map_err(tar_err)?;
         match event {
             Some(Event::Entry(entry)) => {
                 capture = walk.entry(&entry).map_err(|e| context_err(&e))?;
@@ -334,7 +368,7 @@ async fn rewrite_context(
                     () = tx.closed() => return Err(upstream_gone()),
                 };
                 if n == 0 {
-                    tar.finish().map_err(|e| context_err(&e))?;
+                    tar.finish().map_err(tar_err)?;
                     break;
                 }
                 continue;
