@@ -185,10 +185,7 @@ pub enum Body {
     /// socket is closed: a client that dies mid-upload.
     CutAfter { data: Vec<u8>, send: usize },
     /// Produced by a callback, for contexts too large to hold twice.
-    Stream {
-        len: u64,
-        write: BodyWriter,
-    },
+    Stream { len: u64, write: BodyWriter },
 }
 
 /// A raw `POST /build` on its own connection.
@@ -654,6 +651,42 @@ impl FaultDaemon {
             "dockerd.sh stop: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Crash it: SIGKILL, and wait until the process is gone. Its socket file stays
+    /// behind, as after a real crash; [`FaultDaemon::restart`] copes with that.
+    pub fn kill(&self) {
+        let pid = self.pid().expect("no dockerd pid to kill");
+        self.signal(libc::SIGKILL);
+        let gone = common::wait_for(Duration::from_secs(15), || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Gone, or a zombie its parent (setsid's) has not reaped yet.
+            (stat.is_empty() || stat.contains(") Z ")).then_some(())
+        });
+        assert!(gone.is_some(), "dockerd {pid} survived SIGKILL");
+        // Its containerd dies with it (dockerd starts it with a parent-death signal),
+        // but a dockerd restarted meanwhile finds its pidfile, sees the pid still
+        // "running" (dying, or a zombie nobody reaps where PID 1 does not reap, as in
+        // many CI containers), waits for it to answer and gives up. Make sure it is dead
+        // and drop its pidfile, so the restart starts a fresh one.
+        let pidfile = self.dir.join("dockerd/exec/containerd/containerd.pid");
+        if let Some(cpid) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            let dead = || {
+                let stat =
+                    std::fs::read_to_string(format!("/proc/{cpid}/stat")).unwrap_or_default();
+                stat.is_empty() || stat.contains(") Z ")
+            };
+            let cmdline = std::fs::read(format!("/proc/{cpid}/cmdline")).unwrap_or_default();
+            let ours = String::from_utf8_lossy(&cmdline).contains(&self.dir.display().to_string());
+            if common::wait_for(Duration::from_secs(5), || dead().then_some(())).is_none() && ours {
+                unsafe { libc::kill(cpid, libc::SIGKILL) };
+                common::wait_for(Duration::from_secs(5), || dead().then_some(()));
+            }
+            let _ = std::fs::remove_file(&pidfile);
+        }
     }
 
     pub fn answers(&self) -> bool {
