@@ -17,8 +17,8 @@ use std::os::unix::net::UnixStream;
 use std::thread;
 use std::time::{Duration, Instant};
 use support_faults::{
-    Body, BuildOutput, BuildRequest, FROM, FaultDaemon, OwnedCleanup, assert_built,
-    assert_nothing_owned, assert_refused, fd_list, settle_fds, tar,
+    Body, BuildOutput, BuildRequest, FROM, FaultDaemon, OwnedCleanup, assert_built, assert_refused,
+    fd_list, settle_fds, tar,
 };
 
 macro_rules! daemon_or_skip {
@@ -96,25 +96,76 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
     thread::sleep(Duration::from_millis(300));
     let baseline = gw.fd_count();
 
-    for (what, cut) in [
+    // GNU tar pads archives to 10 KiB records: the same context with such padding.
+    let padded = [context.clone(), vec![0u8; 9 * 1024]].concat();
+
+    // (what, body to send, how many bytes of it to send, chunked framing)
+    let cases: Vec<(&str, &Vec<u8>, usize, bool)> = vec![
         (
             "in the middle of a file's data",
+            &context,
             dockerfile_entry + 512 + (8 << 20),
+            false,
         ),
-        ("in the middle of a header", dockerfile_entry + 100),
+        (
+            "in the middle of a header",
+            &context,
+            dockerfile_entry + 100,
+            false,
+        ),
         // Every entry complete, only the end-of-archive missing: Go's tar reader takes
         // a clean EOF here as the end, so only the broken HTTP body tells them apart.
-        ("after the last entry, before end-of-archive", entries_end),
-        ("one byte short of the end", context.len() - 1),
-    ] {
-        let r = BuildRequest::new(
-            "",
-            Body::CutAfter {
-                data: context.clone(),
-                send: cut,
-            },
-        )
-        .send(&gw.sock);
+        (
+            "after the last entry, before end-of-archive",
+            &context,
+            entries_end,
+            false,
+        ),
+        (
+            "one byte short of the end",
+            &context,
+            context.len() - 1,
+            false,
+        ),
+        // The archive complete, the HTTP body not: the client dies in its padding.
+        (
+            "after end-of-archive, in the record padding",
+            &padded,
+            context.len() + 4096,
+            false,
+        ),
+        // With chunked framing, as the docker CLI uploads: the connection closes at a
+        // clean chunk boundary, the zero-length last chunk never sent.
+        (
+            "chunked, in the middle of a file's data",
+            &context,
+            64 * 1024 * 100,
+            true,
+        ),
+        (
+            "chunked, after the last entry, before end-of-archive",
+            &context,
+            entries_end,
+            true,
+        ),
+        (
+            "chunked, the whole archive but not the last chunk",
+            &context,
+            context.len(),
+            true,
+        ),
+    ];
+    // Every case runs (and its leftovers are removed) before the verdict, so one
+    // failure does not hide the others or the leak check below.
+    let mut built = Vec::new();
+    for (what, data, cut, chunked) in cases {
+        let data = data.clone();
+        let body = if chunked {
+            Body::CutChunked { data, send: cut }
+        } else {
+            Body::CutAfter { data, send: cut }
+        };
+        let r = BuildRequest::new("", body).send(&gw.sock);
         assert_eq!(r.written, cut as u64, "{what}: {:?}", r.write_error);
         // The client is gone; if anything came back, it must not be a success.
         if let Ok(resp) = &r.response {
@@ -124,14 +175,21 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
                 "{what}: a cut upload built: {out}"
             );
         }
-        assert_nothing_owned(&d, &gw.owner, what);
+        thread::sleep(Duration::from_millis(500));
+        let (containers, images) = support_faults::owned_objects(&d, &gw.owner);
+        if !containers.is_empty() || !images.is_empty() {
+            built.push(format!(
+                "{what}: the daemon built from a broken upload: containers {containers:?}, images {images:?}"
+            ));
+            support_faults::remove_owned(&d, &gw.owner);
+        }
     }
 
     // Nothing leaked: no client or daemon connection, no pipe, no temp file left open.
     let after = settle_fds(&gw, baseline);
     assert!(
         after <= baseline,
-        "gateway fds: {baseline} before, {after} after 4 broken uploads: {:?}\n{}",
+        "gateway fds: {baseline} before, {after} after 8 broken uploads: {:?}\n{}",
         fd_list(&gw),
         gw.log_banner()
     );
@@ -140,6 +198,12 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
     let r = BuildRequest::new("", Body::Bytes(tar::context(&df, &[]))).send(&gw.sock);
     let id = assert_built(&r, "a build after the broken uploads");
     assert_owned(&d, &gw, &id);
+
+    assert!(
+        built.is_empty(),
+        "uploads the client broke off still built:\n{}",
+        built.join("\n")
+    );
 }
 
 // ------------------------------------------------------------------------ daemon restart

@@ -184,6 +184,10 @@ pub enum Body {
     /// The first `send` bytes of `data` (whose full length is declared), then the
     /// socket is closed: a client that dies mid-upload.
     CutAfter { data: Vec<u8>, send: usize },
+    /// Like `CutAfter`, but sent with chunked framing (as the docker CLI sends
+    /// contexts): 64 KiB chunks up to `send` bytes, then the socket is closed at a clean
+    /// chunk boundary, without the terminating zero-length chunk.
+    CutChunked { data: Vec<u8>, send: usize },
     /// Produced by a callback, for contexts too large to hold twice.
     Stream { len: u64, write: BodyWriter },
 }
@@ -236,15 +240,16 @@ impl BuildRequest {
     pub fn start(self, sock: &Path) -> RunningBuild {
         let mut s = http::connect(sock).expect("connect to the gateway");
         s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-        let len = match &self.body {
+        let framing = match &self.body {
             Body::Bytes(d) | Body::Paced { data: d, .. } | Body::CutAfter { data: d, .. } => {
-                d.len() as u64
+                format!("Content-Length: {}", d.len())
             }
-            Body::Stream { len, .. } => *len,
+            Body::Stream { len, .. } => format!("Content-Length: {len}"),
+            Body::CutChunked { .. } => "Transfer-Encoding: chunked".to_string(),
         };
         let mut head = format!(
             "POST /build?{} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n\
-             Content-Length: {len}\r\nConnection: close\r\n",
+             {framing}\r\nConnection: close\r\n",
             self.query
         );
         for (k, v) in &self.extra_headers {
@@ -279,6 +284,15 @@ impl BuildRequest {
                         w.flush()?;
                         // Closing our clone alone would not close the socket: shut it
                         // down for both directions, as a dying process's exit does.
+                        w.shutdown(Shutdown::Both)?;
+                    }
+                    Body::CutChunked { data, send } => {
+                        for c in data[..send].chunks(64 * 1024) {
+                            write!(w, "{:x}\r\n", c.len())?;
+                            w.write_all(c)?;
+                            w.write_all(b"\r\n")?;
+                            written += c.len() as u64;
+                        }
                         w.shutdown(Shutdown::Both)?;
                     }
                     Body::Stream { write, .. } => write(&mut w)?,
