@@ -206,6 +206,77 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
     );
 }
 
+// ------------------------------------------------------------------------ client dies mid-build
+
+#[test]
+fn client_gone_mid_build_cancels_it_and_frees_its_build_slot() {
+    let daemon = daemon_or_skip!();
+    let d = Daemon::new(&daemon);
+    let (gw, _cleanup) = gateway(&daemon, &["--max-builds", "2"]);
+    let long =
+        |n: usize| tar::context(&format!("{FROM}RUN echo long-{n}-started; sleep 30\n"), &[]);
+    let running = |d: &Daemon| {
+        d.containers_with_label(&format!("owner={}", gw.owner))
+            .into_iter()
+            .filter(|id| {
+                d.inspect_container(id)
+                    .is_some_and(|c| c["State"]["Running"] == true)
+            })
+            .count()
+    };
+
+    // Two builds fill the gateway; their RUN steps are running on the daemon.
+    let builds: Vec<_> = (0..2)
+        .map(|n| BuildRequest::new("nocache=1", Body::Bytes(long(n))).start(&gw.sock))
+        .collect();
+    for (n, b) in builds.iter().enumerate() {
+        assert!(
+            b.wait_for(&format!("long-{n}-started"), Duration::from_secs(60)),
+            "build {n} did not start: {}",
+            b.so_far()
+        );
+    }
+    assert_eq!(running(&d), 2);
+
+    // Both clients vanish. A daemon talked to directly cancels a build whose client
+    // has gone; through the gateway it must too, well before `sleep 30` ends.
+    let gone = Instant::now();
+    for b in builds {
+        b.abandon();
+    }
+    let cancelled = common::wait_for(Duration::from_secs(15), || (running(&d) == 0).then_some(()));
+    let took = gone.elapsed();
+    eprintln!("abandoned builds' containers stopped running after {took:?}");
+
+    // Their slots are free again: two builds at once are both accepted.
+    let again: Vec<_> = (0..2)
+        .map(|n| {
+            BuildRequest::new(
+                "",
+                Body::Bytes(tar::context(&format!("{FROM}RUN echo again-{n}\n"), &[])),
+            )
+            .start(&gw.sock)
+        })
+        .collect();
+    let results: Vec<_> = again.into_iter().map(|b| b.finish()).collect();
+    for (n, r) in results.iter().enumerate() {
+        let resp = r.response();
+        assert_eq!(
+            resp.status,
+            200,
+            "build {n} after the clients left ({took:?} after): {}",
+            resp.text()
+        );
+        let id = assert_built(r, "a build after the clients left");
+        assert_owned(&d, &gw, &id);
+    }
+    assert!(
+        cancelled.is_some(),
+        "the builds of clients that went away kept running for 15 s on the daemon\n{}",
+        gw.log_banner()
+    );
+}
+
 // ------------------------------------------------------------------------ daemon restart
 
 /// How the daemon goes away.

@@ -361,6 +361,15 @@ impl RunningBuild {
         String::from_utf8_lossy(&self.raw.lock().unwrap().0).into_owned()
     }
 
+    /// Vanish: close the connection both ways, as a killed client does, and wait for
+    /// the helper threads.
+    pub fn abandon(self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+        drop(self.stream);
+        let _ = self.reader.join();
+        let _ = self.writer.join();
+    }
+
     /// Wait for the gateway to end the response (120 s at most), then parse it.
     pub fn finish(self) -> BuildResult {
         let _ = self.reader.join();
@@ -568,7 +577,8 @@ pub fn status_kb(pid: u32, field: &str) -> u64 {
 static FAULT_DAEMON_LOCK: Mutex<()> = Mutex::new(());
 
 /// A private dockerd of its own (`scripts/dockerd.sh` with its own
-/// `BUILDGATE_TEST_DIR`, by default `/tmp/buildgate-faults`), for tests that stop,
+/// `BUILDGATE_TEST_DIR`: `$BUILDGATE_TEST_FAULTS_DIR`, else `$BUILDGATE_TEST_DIR-faults`,
+/// else `/tmp/buildgate-faults`), for tests that stop,
 /// restart or freeze the daemon. It is started on [`FaultDaemon::start`] and stopped
 /// (after a `SIGCONT`, in case a test froze it) on drop, even when the test panics.
 /// Under `CI=true` failing to start it fails the test.
@@ -590,9 +600,18 @@ impl FaultDaemon {
         let lock = FAULT_DAEMON_LOCK
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let dir = std::env::var("BUILDGATE_TEST_FAULTS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| PathBuf::from("/tmp/buildgate-faults"));
+        // Next to the shared daemon's directory (scripts/test.sh exports it), so two
+        // checkouts with their own BUILDGATE_TEST_DIR never share a second daemon.
+        let dir = match (
+            std::env::var("BUILDGATE_TEST_FAULTS_DIR"),
+            std::env::var("BUILDGATE_TEST_DIR"),
+        ) {
+            (Ok(dir), _) if !dir.is_empty() => PathBuf::from(dir),
+            (_, Ok(shared)) if !shared.is_empty() => {
+                PathBuf::from(format!("{}-faults", shared.trim_end_matches('/')))
+            }
+            _ => PathBuf::from("/tmp/buildgate-faults"),
+        };
         if Command::new("dockerd")
             .arg("--version")
             .stdout(Stdio::null())
