@@ -799,6 +799,43 @@ impl FaultDaemon {
     }
 }
 
+impl FaultDaemon {
+    /// After the daemon has stopped: end what a crash left behind (containerd shims of
+    /// containers the crashed daemon ran, which nothing will reap), and unmount their
+    /// root filesystems, so runs do not pile up processes and mounts.
+    fn reap_strays(&self) {
+        let needle = format!("{}/dockerd/", self.dir.display());
+        let me = std::process::id().to_string();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.bytes().all(|b| b.is_ascii_digit()) || name == me {
+                continue;
+            }
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&needle)
+                && let Ok(pid) = name.parse::<i32>()
+            {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        thread::sleep(Duration::from_millis(200));
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        let mut ours: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1))
+            .filter(|m| m.starts_with(&needle))
+            .collect();
+        ours.sort_unstable_by(|a, b| b.cmp(a));
+        for m in ours {
+            let _ = Command::new("umount")
+                .arg(m)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
 impl Drop for FaultDaemon {
     fn drop(&mut self) {
         self.signal(libc::SIGCONT);
@@ -806,6 +843,12 @@ impl Drop for FaultDaemon {
             self.wipe();
         }
         let _ = self.script("stop");
+        if self
+            .pid()
+            .is_none_or(|pid| !Path::new(&format!("/proc/{pid}/cmdline")).exists())
+        {
+            self.reap_strays();
+        }
     }
 }
 
