@@ -231,7 +231,11 @@ fn client_gone_mid_build_cancels_it_and_frees_its_build_slot() {
         .collect();
     for (n, b) in builds.iter().enumerate() {
         assert!(
-            b.wait_for(&format!("long-{n}-started"), Duration::from_secs(60)),
+            // The RUN's own output line, not the "Step 2/3 : RUN echo ..." line.
+            b.wait_for(
+                &format!(r#""stream":"long-{n}-started"#),
+                Duration::from_secs(60)
+            ),
             "build {n} did not start: {}",
             b.so_far()
         );
@@ -318,7 +322,8 @@ fn daemon_stopped_and_restarted_while_the_gateway_runs() {
         )
         .start(&gw.sock);
         assert!(
-            inflight.wait_for("step-started", Duration::from_secs(60)),
+            // The RUN's own output line, not the "Step 2/3 : RUN ..." line.
+            inflight.wait_for(r#""stream":"step-started"#, Duration::from_secs(60)),
             "{outage:?}: the in-flight build did not reach its RUN step: {}",
             inflight.so_far()
         );

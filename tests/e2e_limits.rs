@@ -293,7 +293,7 @@ fn max_builds_answers_429_while_full_and_recovers() {
     let b = BuildRequest::new("nocache=1", Body::Bytes(slow(2))).start(&gw.sock);
     for (name, run) in [("a", &a), ("b", &b)] {
         assert!(
-            run.wait_for("Running in", Duration::from_secs(60)),
+            run.wait_for(r#""stream":"slow-"#, Duration::from_secs(60)),
             "build {name} did not start its RUN step: {}",
             run.so_far()
         );
