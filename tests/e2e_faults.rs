@@ -100,88 +100,113 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
     let padded = [context.clone(), vec![0u8; 9 * 1024]].concat();
 
     // (what, body to send, how many bytes of it to send, chunked framing)
-    let cases: Vec<(&str, &Vec<u8>, usize, bool)> = vec![
-        (
-            "in the middle of a file's data",
-            &context,
-            dockerfile_entry + 512 + (8 << 20),
-            false,
-        ),
-        (
-            "in the middle of a header",
-            &context,
-            dockerfile_entry + 100,
-            false,
-        ),
-        // Every entry complete, only the end-of-archive missing: Go's tar reader takes
-        // a clean EOF here as the end, so only the broken HTTP body tells them apart.
-        (
-            "after the last entry, before end-of-archive",
-            &context,
-            entries_end,
-            false,
-        ),
-        (
-            "one byte short of the end",
-            &context,
-            context.len() - 1,
-            false,
-        ),
-        // The archive complete, the HTTP body not: the client dies in its padding.
-        (
-            "after end-of-archive, in the record padding",
-            &padded,
-            context.len() + 4096,
-            false,
-        ),
-        // With chunked framing, as the docker CLI uploads: the connection closes at a
-        // clean chunk boundary, the zero-length last chunk never sent.
-        (
-            "chunked, in the middle of a file's data",
-            &context,
-            64 * 1024 * 100,
-            true,
-        ),
-        (
-            "chunked, after the last entry, before end-of-archive",
-            &context,
-            entries_end,
-            true,
-        ),
-        (
-            "chunked, the whole archive but not the last chunk",
-            &context,
-            context.len(),
-            true,
-        ),
-    ];
-    // Every case runs (and its leftovers are removed) before the verdict, so one
-    // failure does not hide the others or the leak check below.
+    let mut cases: Vec<(String, &Vec<u8>, usize, bool)> = Vec::new();
+    let mut case =
+        |what: &str, data, cut, chunked| cases.push((what.to_string(), data, cut, chunked));
+    case(
+        "in the middle of a file's data",
+        &context,
+        dockerfile_entry + 512 + (8 << 20),
+        false,
+    );
+    case(
+        "in the middle of a header",
+        &context,
+        dockerfile_entry + 100,
+        false,
+    );
+    // Every entry complete, only the end-of-archive missing: Go's tar reader takes a
+    // clean EOF here as the end, so only the broken HTTP body tells them apart.
+    case(
+        "after the last entry, before end-of-archive",
+        &context,
+        entries_end,
+        false,
+    );
+    case(
+        "one byte short of the end",
+        &context,
+        context.len() - 1,
+        false,
+    );
+    // The archive complete, the HTTP body not: the client dies in its padding.
+    case(
+        "after end-of-archive, in the record padding",
+        &padded,
+        context.len() + 4096,
+        false,
+    );
+    // With chunked framing, as the docker CLI uploads: the connection closes at a clean
+    // chunk boundary, the zero-length last chunk never sent.
+    case(
+        "chunked, in the middle of a file's data",
+        &context,
+        64 * 1024 * 100,
+        true,
+    );
+    case(
+        "chunked, after the last entry, before end-of-archive",
+        &context,
+        entries_end,
+        true,
+    );
+    case(
+        "chunked, the whole archive but not the last chunk",
+        &context,
+        context.len(),
+        true,
+    );
+
+    // Every case runs twice: the client dies (socket closed both ways), and the client
+    // stops uploading but waits for the answer (write side shut), which must then be
+    // an error. Every case runs (its leftovers removed) before the verdict, so one
+    // failure hides neither the others nor the leak check below.
     let mut built = Vec::new();
     for (what, data, cut, chunked) in cases {
-        let data = data.clone();
-        let body = if chunked {
-            Body::CutChunked { data, send: cut }
-        } else {
-            Body::CutAfter { data, send: cut }
-        };
-        let r = BuildRequest::new("", body).send(&gw.sock);
-        assert_eq!(r.written, cut as u64, "{what}: {:?}", r.write_error);
-        // The client is gone; if anything came back, it must not be a success.
-        if let Ok(resp) = &r.response {
-            let out = String::from_utf8_lossy(&resp.body);
-            assert!(
-                !out.contains("Successfully built"),
-                "{what}: a cut upload built: {out}"
-            );
-        }
-        thread::sleep(Duration::from_millis(500));
-        let (containers, images) = support_faults::owned_objects(&d, &gw.owner);
-        if !containers.is_empty() || !images.is_empty() {
-            built.push(format!(
-                "{what}: the daemon built from a broken upload: containers {containers:?}, images {images:?}"
-            ));
-            support_faults::remove_owned(&d, &gw.owner);
+        for half_close in [false, true] {
+            let what = if half_close {
+                format!("{what} (half-closed, waiting for the answer)")
+            } else {
+                what.clone()
+            };
+            let data = data.clone();
+            let body = if chunked {
+                Body::CutChunked {
+                    data,
+                    send: cut,
+                    half_close,
+                }
+            } else {
+                Body::CutAfter {
+                    data,
+                    send: cut,
+                    half_close,
+                }
+            };
+            let r = BuildRequest::new("", body).send(&gw.sock);
+            assert_eq!(r.written, cut as u64, "{what}: {:?}", r.write_error);
+            // Whatever came back, it must not be a success; a client still listening
+            // must be told the upload broke (a JSON error, or an error line).
+            match &r.response {
+                Ok(resp) if resp.status == 200 => {
+                    let out = BuildOutput::parse(&resp.body);
+                    if out.error().is_none() || out.raw.contains("Successfully built") {
+                        built.push(format!("{what}: answered as a success: {}", out.raw));
+                    }
+                }
+                Ok(resp) => {
+                    assert_refused(resp, 400, &["broke off"]);
+                }
+                Err(e) => assert!(!half_close, "{what}: no answer: {e}"),
+            }
+            thread::sleep(Duration::from_millis(500));
+            let (containers, images) = support_faults::owned_objects(&d, &gw.owner);
+            if !containers.is_empty() || !images.is_empty() {
+                built.push(format!(
+                    "{what}: the daemon built from a broken upload: containers {containers:?}, images {images:?}"
+                ));
+                support_faults::remove_owned(&d, &gw.owner);
+            }
         }
     }
 
@@ -189,7 +214,7 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
     let after = settle_fds(&gw, baseline);
     assert!(
         after <= baseline,
-        "gateway fds: {baseline} before, {after} after 8 broken uploads: {:?}\n{}",
+        "gateway fds: {baseline} before, {after} after 16 broken uploads: {:?}\n{}",
         fd_list(&gw),
         gw.log_banner()
     );

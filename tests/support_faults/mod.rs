@@ -182,12 +182,21 @@ pub enum Body {
         pause: Duration,
     },
     /// The first `send` bytes of `data` (whose full length is declared), then the
-    /// socket is closed: a client that dies mid-upload.
-    CutAfter { data: Vec<u8>, send: usize },
+    /// socket is closed: a client that dies mid-upload. With `half_close`, only the
+    /// sending side is shut: the client stops uploading but still reads the answer.
+    CutAfter {
+        data: Vec<u8>,
+        send: usize,
+        half_close: bool,
+    },
     /// Like `CutAfter`, but sent with chunked framing (as the docker CLI sends
     /// contexts): 64 KiB chunks up to `send` bytes, then the socket is closed at a clean
     /// chunk boundary, without the terminating zero-length chunk.
-    CutChunked { data: Vec<u8>, send: usize },
+    CutChunked {
+        data: Vec<u8>,
+        send: usize,
+        half_close: bool,
+    },
     /// Produced by a callback, for contexts too large to hold twice.
     Stream { len: u64, write: BodyWriter },
 }
@@ -278,22 +287,38 @@ impl BuildRequest {
                             thread::sleep(pause);
                         }
                     }
-                    Body::CutAfter { data, send } => {
+                    Body::CutAfter {
+                        data,
+                        send,
+                        half_close,
+                    } => {
                         w.write_all(&data[..send])?;
                         written = send as u64;
                         w.flush()?;
                         // Closing our clone alone would not close the socket: shut it
                         // down for both directions, as a dying process's exit does.
-                        w.shutdown(Shutdown::Both)?;
+                        w.shutdown(if half_close {
+                            Shutdown::Write
+                        } else {
+                            Shutdown::Both
+                        })?;
                     }
-                    Body::CutChunked { data, send } => {
+                    Body::CutChunked {
+                        data,
+                        send,
+                        half_close,
+                    } => {
                         for c in data[..send].chunks(64 * 1024) {
                             write!(w, "{:x}\r\n", c.len())?;
                             w.write_all(c)?;
                             w.write_all(b"\r\n")?;
                             written += c.len() as u64;
                         }
-                        w.shutdown(Shutdown::Both)?;
+                        w.shutdown(if half_close {
+                            Shutdown::Write
+                        } else {
+                            Shutdown::Both
+                        })?;
                     }
                     Body::Stream { write, .. } => write(&mut w)?,
                 }
