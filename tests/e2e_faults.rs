@@ -555,6 +555,9 @@ fn frozen_daemon_gets_504_after_the_response_timeout() {
     let mut kept = http::connect(&gw.sock).unwrap();
     let r = keepalive_get(&mut kept, "/_ping").unwrap();
     assert_eq!(r.status, 200);
+    thread::sleep(Duration::from_millis(300));
+    let baseline = gw.fd_count();
+    let frozen_fds;
 
     {
         let _frozen = fd.freeze();
@@ -597,12 +600,38 @@ fn frozen_daemon_gets_504_after_the_response_timeout() {
             "gateway died:\n{}",
             gw.log_banner()
         );
+        // More clients giving up on the frozen daemon.
+        let more: Vec<_> = (0..8)
+            .map(|_| {
+                let sock = gw.sock.clone();
+                thread::spawn(move || http::get(&sock, "/_ping").unwrap().status)
+            })
+            .collect();
+        for m in more {
+            assert_eq!(m.join().unwrap(), 504);
+        }
+        // What the gateway gave up on, it lets go of, though the daemon never answers:
+        // otherwise a wedged daemon costs the gateway an fd per request until it runs
+        // out. (The kept-alive client's own connection is part of the baseline.)
+        let after = settle_fds(&gw, baseline);
+        eprintln!(
+            "gateway fds while frozen: {baseline} before, {after} after 11 timed-out requests"
+        );
+        frozen_fds = Some((after, fd_list(&gw)));
     }
 
     // Thawed: the same kept-alive connection, and new ones, work again.
     let r = keepalive_get(&mut kept, "/_ping").expect("kept connection after thaw");
     assert_eq!((r.status, r.text().as_str()), (200, "OK"), "{r:?}");
     assert_eq!(gw.get("/version").status, 200);
+
+    let (after, open) = frozen_fds.unwrap();
+    assert!(
+        after <= baseline,
+        "while the daemon was frozen, the gateway held {} more fds after its requests had \
+         timed out ({baseline} before, {after} after): {open:?}",
+        after.saturating_sub(baseline)
+    );
 }
 
 #[test]
