@@ -65,6 +65,26 @@ pub struct Cli {
     #[arg(long, env = "BUILDGATE_MAX_CONTEXT_SIZE", default_value = "0", value_parser = parse_size)]
     pub max_context_size: u64,
 
+    /// Largest PAX record set, GNU long name or long link name in a context's tar
+    /// headers (at most 1M, which is also Go's limit).
+    #[arg(long, env = "BUILDGATE_MAX_PAX_SIZE", default_value = "64K", value_parser = parse_size)]
+    pub max_pax_size: u64,
+
+    /// Longest path or link target in a build context, in bytes.
+    #[arg(long, env = "BUILDGATE_MAX_PATH_LENGTH", default_value = "4096")]
+    pub max_path_length: usize,
+
+    /// Builds allowed at once; further builds are answered 429 until one finishes. 0
+    /// for no limit.
+    #[arg(long, env = "BUILDGATE_MAX_BUILDS", default_value = "0")]
+    pub max_builds: usize,
+
+    /// Seconds to wait for the daemon's response headers once a request has been sent
+    /// in full; 0 to wait forever. Streams that have started (logs -f, events, build
+    /// output, attach) are never cut.
+    #[arg(long, env = "BUILDGATE_RESPONSE_TIMEOUT", default_value = "300", value_parser = parse_seconds)]
+    pub response_timeout: Duration,
+
     /// Force every build's cgroup parent to this path; without it, a client's value is
     /// passed on.
     #[arg(long, env = "BUILDGATE_CGROUP_PARENT")]
@@ -166,6 +186,15 @@ impl Cli {
             max_context_size: (self.max_context_size > 0).then_some(self.max_context_size),
             cgroup_parent: self.cgroup_parent.filter(|p| !p.is_empty()),
             allow_host_network: self.allow_host_network,
+            max_pax_size: usize::try_from(self.max_pax_size)
+                .ok()
+                .filter(|n| (512..=1 << 20).contains(n))
+                .ok_or("--max-pax-size: give a size from 512 bytes to 1M")?,
+            max_path_length: Some(self.max_path_length)
+                .filter(|n| (1..=1 << 20).contains(n))
+                .ok_or("--max-path-length: give a length from 1 to 1048576")?,
+            max_builds: self.max_builds,
+            response_timeout: (!self.response_timeout.is_zero()).then_some(self.response_timeout),
             shutdown_grace: self.shutdown_grace,
             header_read_timeout: self.header_read_timeout,
             connect_timeout: self.connect_timeout,
@@ -226,6 +255,11 @@ mod tests {
             (&["--owner", "o", "--listen", "tcp://x"], "--listen"),
             (&["--owner", "o", "--socket-mode", "999"], "socket-mode"),
             (&["--owner", "o", "--socket-mode", "01777"], "socket-mode"),
+            (&["--owner", "o", "--max-pax-size", "2M"], "--max-pax-size"),
+            (
+                &["--owner", "o", "--max-path-length", "0"],
+                "--max-path-length",
+            ),
         ];
         for (args, flag) in cases {
             let err = parse(args).unwrap_err();

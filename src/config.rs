@@ -146,6 +146,14 @@ pub struct Config {
     pub cgroup_parent: Option<String>,
     /// Whether builds may use the host's or another container's network.
     pub allow_host_network: bool,
+    /// Largest PAX record set or GNU long name in a context.
+    pub max_pax_size: usize,
+    /// Longest path or link target in a context.
+    pub max_path_length: usize,
+    /// Builds allowed at once; 0 for no limit.
+    pub max_builds: usize,
+    /// How long to wait for response headers after a request was sent in full.
+    pub response_timeout: Option<Duration>,
     /// How long in-flight requests may run after SIGINT/SIGTERM before they are cut.
     pub shutdown_grace: Duration,
     /// How long a client may take to send a complete request head.

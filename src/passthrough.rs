@@ -16,13 +16,14 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Request, Response, StatusCode};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::sync::Mutex;
 
 use crate::access_log::{Direction, Metered, RequestLog};
 use crate::error::{ApiError, Body, boxed, empty};
-use crate::upstream::{Sender, Upstream};
+use crate::upstream::{SendError, Sender, Upstream};
 
 /// Per client connection: the daemon connection its previous request used, kept for the
 /// next one. Requests on one HTTP/1.1 connection are sequential, so at most one sender
@@ -112,17 +113,41 @@ pub async fn forward(
         Some(pq) => pq.as_str().parse().unwrap_or_else(|_| "/".parse().unwrap()),
         None => "/".parse().unwrap(),
     };
+    // A request without a body can be sent again if a kept-alive daemon connection
+    // turns out to have died while idle (the daemon restarted, or closed it).
+    let replay = body.is_end_stream().then(|| {
+        (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.headers.clone(),
+        )
+    });
     let body = boxed(Metered::new(body, log.clone(), Direction::In));
     let upstream_req = Request::from_parts(parts, body);
 
     let cached = cache.sender.lock().await.take();
-    let mut sender = match upstream.reuse(cached).await {
-        Ok(sender) => sender,
+    let (mut sender, reused) = match upstream.reuse(cached).await {
+        Ok(found) => found,
         Err(err) => return fail(&log, unreachable(upstream, &err)),
     };
-    let mut response = match sender.send_request(upstream_req).await {
-        Ok(response) => response,
-        Err(err) => return fail(&log, unreachable(upstream, &err)),
+    let first = upstream.send(&mut sender, upstream_req).await;
+    let mut response = match (first, replay) {
+        (Ok(response), _) => response,
+        (Err(SendError::Hyper(_)), Some((method, uri, headers))) if reused => {
+            let mut again = Request::new(empty());
+            *again.method_mut() = method;
+            *again.uri_mut() = uri;
+            *again.headers_mut() = headers;
+            sender = match upstream.connect().await {
+                Ok(sender) => sender,
+                Err(err) => return fail(&log, unreachable(upstream, &err)),
+            };
+            match upstream.send(&mut sender, again).await {
+                Ok(response) => response,
+                Err(err) => return fail(&log, send_failed(upstream, &err)),
+            }
+        }
+        (Err(err), _) => return fail(&log, send_failed(upstream, &err)),
     };
     log.set_status(response.status());
 
@@ -180,6 +205,20 @@ pub async fn forward(
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     Response::from_parts(parts, boxed(Metered::new(body, log, Direction::Out)))
+}
+
+/// The answer when a request was sent but no response came.
+pub fn send_failed(upstream: &Upstream, err: &SendError) -> ApiError {
+    match err {
+        SendError::Timeout(_) => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the Docker daemon at {} did not answer: {err}",
+                upstream.address()
+            ),
+        ),
+        SendError::Hyper(err) => unreachable(upstream, err),
+    }
 }
 
 fn fail(log: &RequestLog, err: ApiError) -> Response<Body> {

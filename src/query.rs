@@ -192,9 +192,9 @@ impl BuildQuery {
                 .unwrap_or("")
         };
 
-        if !value("remote").is_empty() {
-            return Err(bad(REMOTE_REFUSED));
-        }
+        // The version is checked first: a BuildKit client also sends
+        // `remote=client-session`, and what that user needs to hear is how to switch
+        // builders, not that remote contexts are refused.
         match value("version") {
             "" | "1" => {}
             "2" => {
@@ -207,6 +207,9 @@ impl BuildQuery {
                     "buildgate: invalid builder version {other:?}; only version=1 is supported"
                 )));
             }
+        }
+        if !value("remote").is_empty() {
+            return Err(bad(REMOTE_REFUSED));
         }
         if !value("outputs").is_empty() {
             return Err(bad(
@@ -525,6 +528,14 @@ mod tests {
         let e = BuildQuery::parse(Some("remote=x"), &policy()).unwrap_err();
         assert_eq!(e.message, REMOTE_REFUSED);
         let e = BuildQuery::parse(Some("version=2"), &policy()).unwrap_err();
+        assert!(e.message.contains("DOCKER_BUILDKIT=0"), "{e}");
+        // What the 20.10 CLI sends with DOCKER_BUILDKIT=1: the advice must be the
+        // builder switch.
+        let e = BuildQuery::parse(
+            Some("remote=client-session&version=2&session=abc"),
+            &policy(),
+        )
+        .unwrap_err();
         assert!(e.message.contains("DOCKER_BUILDKIT=0"), "{e}");
     }
 

@@ -19,22 +19,60 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, watch};
 
 use crate::access_log::RequestLog;
+use crate::build::{self, BuildLimits};
 use crate::config::{Address, Config};
+use crate::context;
 use crate::error::{ApiError, Body};
 use crate::passthrough::{self, ConnCache};
+use crate::query::Policy;
 use crate::route::{self, Route};
+use crate::tar::reader as tar_reader;
 use crate::upstream::Upstream;
 
 /// Shared, read-only state of a running gateway.
 pub struct Gateway {
     pub config: Config,
     pub upstream: Upstream,
+    /// What every build's query is held to.
+    pub policy: Policy,
+    pub build_limits: BuildLimits,
+    /// Permits for concurrent builds, when `--max-builds` is set.
+    pub builds: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Gateway {
     pub fn new(config: Config) -> Arc<Self> {
-        let upstream = Upstream::new(config.upstream.clone(), config.connect_timeout);
-        Arc::new(Self { config, upstream })
+        let upstream = Upstream::new(
+            config.upstream.clone(),
+            config.connect_timeout,
+            config.response_timeout,
+        );
+        let policy = Policy {
+            owner_key: config.owner.key.clone(),
+            owner: config.owner.value.clone(),
+            cgroup_parent: config.cgroup_parent.clone(),
+            allow_host_network: config.allow_host_network,
+        };
+        let build_limits = BuildLimits {
+            tar: tar_reader::Limits {
+                max_pax_bytes: config.max_pax_size,
+                max_path_len: config.max_path_length,
+            },
+            walk: context::Limits {
+                max_dockerfile: usize::try_from(config.max_dockerfile_size).unwrap_or(usize::MAX),
+                ..context::Limits::default()
+            },
+            max_context_size: config.max_context_size,
+        };
+        let builds = (config.max_builds > 0)
+            .then(|| Arc::new(tokio::sync::Semaphore::new(config.max_builds)));
+        Arc::new(Self {
+            config,
+            upstream,
+            policy,
+            build_limits,
+            builds,
+        })
     }
 }
 
@@ -312,10 +350,17 @@ pub async fn handle(
     cache: Arc<ConnCache>,
 ) -> Result<Response<Body>, Infallible> {
     let log = RequestLog::new(req.method(), req.uri().path());
-    let response = match route::classify(req.method(), req.uri()) {
+    let route = route::classify(req.method(), req.uri()).map(|route| {
+        // BuildKit speaks gRPC over an h2c upgrade on any path it likes.
+        if asks_for_h2c(req.headers()) {
+            Route::BuildKit
+        } else {
+            route
+        }
+    });
+    let response = match route {
         Err(err) => ApiError::new(status(err.status), err.message).into_response(),
-        Ok(_) if asks_for_h2c(req.headers()) => buildkit_refused().into_response(),
-        Ok(Route::BuildKit) => buildkit_refused().into_response(),
+        Ok(Route::BuildKit) => refuse_buildkit(req).await,
         Ok(Route::Ping) => {
             let mut response =
                 passthrough::forward(req, &gateway.upstream, &cache, log.clone()).await;
@@ -326,9 +371,7 @@ pub async fn handle(
                 .insert("builder-version", HeaderValue::from_static("1"));
             response
         }
-        Ok(Route::Build) => {
-            ApiError::new(StatusCode::NOT_IMPLEMENTED, "builds are not wired yet").into_response()
-        }
+        Ok(Route::Build) => build::handle(req, &gateway, log.clone()).await,
         Ok(Route::Other) => passthrough::forward(req, &gateway.upstream, &cache, log.clone()).await,
     };
     if response.status().is_client_error() || response.status().is_server_error() {
@@ -352,6 +395,41 @@ fn asks_for_h2c(headers: &http::HeaderMap) -> bool {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .any(|p| p.trim().to_ascii_lowercase().starts_with("h2c"))
+}
+
+/// Refuses a BuildKit request. Nothing of it ever reaches the daemon.
+///
+/// `/session` with an `h2c` upgrade gets special treatment for the sake of the message
+/// the user reads. The 20.10 CLI with `DOCKER_BUILDKIT=1` opens a session and sends
+/// `/build?version=2` side by side, and it prints whichever fails first; but it only
+/// lets the build fail after the session dial has returned. Refusing the session
+/// therefore always shows "unable to upgrade to h2c, received 400" and hides the
+/// build's refusal, which says to set `DOCKER_BUILDKIT=0`. So the session upgrade is
+/// accepted and the upgraded connection closed at once, without a byte: the client's
+/// session ends quietly, and the build's refusal is the error it prints. No BuildKit
+/// traffic can flow, since nothing of it is ever connected to the daemon.
+async fn refuse_buildkit(mut req: Request<Incoming>) -> Response<Body> {
+    let is_session = req.uri().path().ends_with("/session") && asks_for_h2c(req.headers());
+    if !is_session {
+        return buildkit_refused().into_response();
+    }
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        // Closed as soon as it is open: the client's session then ends without an
+        // error of its own, and the build's refusal is what it prints.
+        drop(upgrade.await);
+    });
+    tracing::info!("BuildKit session closed unconnected; its build request is refused");
+    let mut response = Response::new(crate::error::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        HeaderValue::from_static("Upgrade"),
+    );
+    response
+        .headers_mut()
+        .insert(http::header::UPGRADE, HeaderValue::from_static("h2c"));
+    response
 }
 
 fn buildkit_refused() -> ApiError {

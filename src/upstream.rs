@@ -14,24 +14,47 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::config::Address;
-use crate::error::Body;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use tokio::sync::oneshot;
+
+use crate::error::{Body, BoxError, boxed};
 
 /// How to reach the daemon.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     address: Address,
     connect_timeout: Duration,
+    response_timeout: Option<Duration>,
 }
 
 /// A ready-to-use HTTP/1.1 sender on a fresh daemon connection.
 pub type Sender = SendRequest<Body>;
 
 impl Upstream {
-    pub fn new(address: Address, connect_timeout: Duration) -> Self {
+    pub fn new(
+        address: Address,
+        connect_timeout: Duration,
+        response_timeout: Option<Duration>,
+    ) -> Self {
         Self {
             address,
             connect_timeout,
+            response_timeout,
         }
+    }
+
+    /// Sends `req` on `sender` with this upstream's response timeout; see [`send`].
+    pub async fn send(
+        &self,
+        sender: &mut Sender,
+        req: Request<Body>,
+    ) -> Result<Response<Incoming>, SendError> {
+        send(sender, req, self.response_timeout).await
     }
 
     pub fn address(&self) -> &Address {
@@ -61,16 +84,99 @@ impl Upstream {
         }
     }
 
-    /// Returns `cached` if it can take another request, else a fresh connection. Used by
-    /// the passthrough so that a keep-alive client keeps one daemon connection instead of
-    /// paying a connect per request.
-    pub async fn reuse(&self, cached: Option<Sender>) -> io::Result<Sender> {
+    /// Returns `cached` if it can take another request, else a fresh connection, and
+    /// whether it was the cached one. Used by the passthrough so that a keep-alive client
+    /// keeps one daemon connection instead of paying a connect per request.
+    pub async fn reuse(&self, cached: Option<Sender>) -> io::Result<(Sender, bool)> {
         if let Some(mut sender) = cached
             && sender.ready().await.is_ok()
         {
-            return Ok(sender);
+            return Ok((sender, true));
         }
-        self.connect().await
+        Ok((self.connect().await?, false))
+    }
+}
+
+/// Why a request got no response.
+#[derive(Debug)]
+pub enum SendError {
+    Hyper(hyper::Error),
+    /// The request was sent in full and the daemon said nothing for this long.
+    Timeout(Duration),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Hyper(err) => write!(f, "{err}"),
+            SendError::Timeout(after) => write!(
+                f,
+                "no response within {}s of the request being sent (--response-timeout)",
+                after.as_secs()
+            ),
+        }
+    }
+}
+
+/// Sends `req` and waits for the response head. The clock for `timeout` starts only
+/// once the request body has been sent in full, so a slow multi-gigabyte upload is never
+/// cut; and it stops at the response head, so streams that have started (`logs -f`,
+/// `events`, build output) run for as long as they like.
+pub async fn send(
+    sender: &mut Sender,
+    req: Request<Body>,
+    timeout: Option<Duration>,
+) -> Result<Response<Incoming>, SendError> {
+    let Some(timeout) = timeout else {
+        return sender.send_request(req).await.map_err(SendError::Hyper);
+    };
+    let (parts, body) = req.into_parts();
+    let (sent_tx, sent_rx) = oneshot::channel();
+    let body = boxed(EndSignal {
+        inner: body,
+        sent: Some(sent_tx),
+    });
+    let response = sender.send_request(Request::from_parts(parts, body));
+    let silence = async {
+        // An aborted body drops the sender: the response future fails on its own then.
+        let _ = sent_rx.await;
+        tokio::time::sleep(timeout).await;
+    };
+    tokio::select! {
+        response = response => response.map_err(SendError::Hyper),
+        () = silence => Err(SendError::Timeout(timeout)),
+    }
+}
+
+/// A body that reports when it has been read to its end.
+struct EndSignal {
+    inner: Body,
+    sent: Option<oneshot::Sender<()>>,
+}
+
+impl http_body::Body for EndSignal {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled
+            && let Some(sent) = self.sent.take()
+        {
+            let _ = sent.send(());
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -88,4 +194,78 @@ where
         }
     });
     Ok(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+    use tokio::io::AsyncReadExt;
+
+    /// A daemon that accepts and reads forever but never answers.
+    fn silent_daemon() -> (tempfile::TempDir, Upstream) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+                });
+            }
+        });
+        let upstream = Upstream::new(
+            Address::Unix(path),
+            Duration::from_secs(1),
+            Some(Duration::from_millis(200)),
+        );
+        (dir, upstream)
+    }
+
+    #[tokio::test]
+    async fn timeout_starts_after_the_body_is_sent() {
+        let (_dir, upstream) = silent_daemon();
+        let mut sender = upstream.connect().await.unwrap();
+        // A slow upload: the body ends only after 600 ms, three times the timeout.
+        let body = futures_util::stream::unfold(0u8, |step| async move {
+            match step {
+                0 => Some((
+                    Ok::<_, BoxError>(http_body::Frame::data(Bytes::from_static(b"x"))),
+                    1,
+                )),
+                1 => {
+                    tokio::time::sleep(Duration::from_millis(600)).await;
+                    Some((Ok(http_body::Frame::data(Bytes::from_static(b"y"))), 2))
+                }
+                _ => None,
+            }
+        });
+        let mut req = Request::new(boxed(http_body_util::StreamBody::new(body)));
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = "/build".parse().unwrap();
+        req.headers_mut()
+            .insert(http::header::HOST, http::HeaderValue::from_static("docker"));
+        let started = Instant::now();
+        let err = upstream.send(&mut sender, req).await.unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(matches!(err, SendError::Timeout(_)), "{err}");
+        assert!(
+            elapsed >= Duration::from_millis(780),
+            "cut the upload: {elapsed:?}"
+        );
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+        assert!(err.to_string().contains("--response-timeout"));
+    }
+
+    #[tokio::test]
+    async fn connect_to_nothing_fails_fast() {
+        let dir = tempfile::tempdir().unwrap();
+        let upstream = Upstream::new(
+            Address::Unix(dir.path().join("none.sock")),
+            Duration::from_secs(1),
+            None,
+        );
+        assert!(upstream.connect().await.is_err());
+    }
 }

@@ -1,0 +1,536 @@
+//! `POST /build`: the one request the gateway rewrites.
+//!
+//! The request goes through the stages of the design in one streaming pass:
+//!
+//! ```text
+//! query ─► decompress ─► tar reader ─► context walk ─► tar writer ─► upstream
+//!                                         │                ▲
+//!                                         └─► Dockerfile ─► rewrite (appended last)
+//! ```
+//!
+//! The upstream request starts at once, with a query rebuilt by [`crate::query`] whose
+//! `dockerfile=` names a fresh random entry that does not exist yet. Entries stream
+//! through as they are read; file bodies are never held, except the few small files
+//! that may turn out to be the Dockerfile. At the end of the client's archive the walk
+//! names the Dockerfile, the rewrite labels it, and the gateway appends it under the
+//! random name, then its own end-of-archive. The daemon therefore builds the Dockerfile
+//! the gateway rewrote, whatever else the archive contains.
+//!
+//! Fail closed: any error after the first byte went upstream turns the upstream body
+//! into an error, which makes hyper abort the request mid-chunk. The daemon sees a
+//! broken upload and builds nothing; it cannot mistake a cut-off context for a
+//! complete one, because the last thing it would need, the Dockerfile it was told to
+//! use, only exists at the very end.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::TryStreamExt;
+use http::header::HeaderName;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::io::AsyncReadExt;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::access_log::{Direction, Metered, RequestLog};
+use crate::context::{self, Walk};
+use crate::decompress::{self, Compression, Limited, TarStream};
+use crate::dockerfile;
+use crate::error::{ApiError, Body, BoxError, boxed};
+use crate::passthrough::{send_failed, strip_hop_by_hop, unreachable};
+use crate::query::{BuildQuery, Policy};
+use crate::server::Gateway;
+use crate::tar::reader::{self as tar_reader, Event, Reader};
+use crate::tar::writer;
+use crate::tar::{Entry, Kind};
+
+/// Limits a build is held to.
+#[derive(Debug, Clone)]
+pub struct BuildLimits {
+    pub tar: tar_reader::Limits,
+    pub walk: context::Limits,
+    /// Cap on decoded context bytes; `None` for no cap.
+    pub max_context_size: Option<u64>,
+}
+
+/// Bytes read from the decoder at a time.
+const READ_CHUNK: usize = 256 * 1024;
+/// Headers and small file bodies are batched into frames of about this size, so a
+/// context of 100,000 tiny files is not 200,000 channel messages.
+const FLUSH_AT: usize = 128 * 1024;
+/// Frames in flight between the pipeline and hyper: the whole of the gateway's
+/// buffering of a context, whatever its size.
+const FRAMES_IN_FLIGHT: usize = 4;
+/// What the gateway still reads, and drops, after the client's end-of-archive: tar
+/// writers pad to a 10 KiB record, so anything near this size is not padding, and the
+/// gateway stops listening rather than read an endless tail.
+const MAX_TRAILING: u64 = 1 << 20;
+
+/// What the pipeline sends towards the daemon.
+enum Msg {
+    Data(Bytes),
+    /// The archive is complete; end the upstream body cleanly.
+    Done,
+}
+
+/// Handles one build request end to end.
+pub async fn handle(
+    req: Request<Incoming>,
+    gateway: &Gateway,
+    log: Arc<RequestLog>,
+) -> Response<Body> {
+    match start(req, gateway, log.clone()).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::warn!(error = %err, "build refused");
+            log.set_status(err.status);
+            err.into_response()
+        }
+    }
+}
+
+async fn start(
+    req: Request<Incoming>,
+    gateway: &Gateway,
+    log: Arc<RequestLog>,
+) -> Result<Response<Body>, ApiError> {
+    if req.method() != Method::POST {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "builds must be sent as POST",
+        ));
+    }
+    // Held until the build's output has been read to the end (it lives in the
+    // response body), so `--max-builds` counts builds, not requests being parsed.
+    let permit = match &gateway.builds {
+        None => None,
+        Some(builds) => Some(builds.clone().try_acquire_owned().map_err(|_| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "{} builds are already running through this gateway (--max-builds); try again when one has finished",
+                    gateway.config.max_builds
+                ),
+            )
+        })?),
+    };
+    let policy: &Policy = &gateway.policy;
+    let query = BuildQuery::parse(req.uri().query(), policy)
+        .map_err(|e| ApiError::new(status(e.status), e.message))?;
+    let dockerfile_name = random_dockerfile_name()?;
+    let path = crate::route::upstream_build_path(req.uri());
+    let uri = format!("{path}?{}", query.to_upstream(&dockerfile_name));
+
+    let (parts, body) = req.into_parts();
+    let headers = upstream_headers(&parts.headers);
+    let body = Metered::new(body, log.clone(), Direction::In);
+
+    let (tx, rx) = mpsc::channel(FRAMES_IN_FLIGHT);
+    let (done_tx, done_rx) = oneshot::channel();
+    let job = Job {
+        dockerfile_param: query.dockerfile().map(str::to_string),
+        dockerfile_name,
+        owner_key: policy.owner_key.clone(),
+        owner: policy.owner.clone(),
+        limits: gateway.build_limits.clone(),
+    };
+    tokio::spawn(pipeline(body, tx, done_tx, job));
+
+    let mut request = Request::new(boxed(UpstreamBody {
+        rx,
+        finished: false,
+    }));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = uri.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot form the upstream URI",
+        )
+    })?;
+    *request.headers_mut() = headers;
+
+    let upstream = &gateway.upstream;
+    let mut sender = upstream
+        .connect()
+        .await
+        .map_err(|e| unreachable(upstream, &e))?;
+    let response = match upstream.send(&mut sender, request).await {
+        Ok(response) => response,
+        Err(err) => {
+            // Most often the pipeline refused the context and aborted the upload; its
+            // reason is the one the user needs.
+            return Err(match done_rx.await {
+                Ok(Err(refusal)) => refusal,
+                _ => send_failed(upstream, &err),
+            });
+        }
+    };
+    log.set_status(response.status());
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let body = Metered::new(body, log, Direction::Out);
+    Ok(Response::from_parts(
+        parts,
+        boxed(Reported {
+            inner: body,
+            done: Some(done_rx),
+            tail: None,
+            _permit: permit,
+        }),
+    ))
+}
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// Only what the daemon needs for a build; in particular no `Content-Encoding` or
+/// `Content-Length` from the client, since the body the daemon gets is the gateway's.
+fn upstream_headers(client: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-tar"),
+    );
+    headers.insert(header::HOST, HeaderValue::from_static("docker"));
+    for name in [
+        header::USER_AGENT,
+        HeaderName::from_static("x-registry-config"),
+    ] {
+        if let Some(value) = client.get(&name) {
+            headers.insert(name, value.clone());
+        }
+    }
+    headers
+}
+
+/// A name no client can predict, so no entry of the client's archive can be, or lead
+/// to, the Dockerfile the daemon is told to build.
+fn random_dockerfile_name() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("no randomness for the Dockerfile name: {e}"),
+        )
+    })?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!(".buildgate-dockerfile-{hex}"))
+}
+
+/// What the pipeline task needs to know about the build.
+struct Job {
+    dockerfile_param: Option<String>,
+    dockerfile_name: String,
+    owner_key: String,
+    owner: String,
+    limits: BuildLimits,
+}
+
+async fn pipeline<B>(
+    body: B,
+    tx: mpsc::Sender<Msg>,
+    done: oneshot::Sender<Result<(), ApiError>>,
+    job: Job,
+) where
+    B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    let stream = body
+        .into_data_stream()
+        .map_err(|e| io::Error::other(e.into()));
+    let result = async {
+        let (compression, reader) = decompress::open(stream)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("cannot read the build context: {e}")))?;
+        let reader: TarStream = match job.limits.max_context_size {
+            Some(limit) => Box::pin(Limited::new(reader, limit)),
+            None => reader,
+        };
+        rewrite_context(reader, compression, &tx, &job).await
+    }
+    .await;
+    match result {
+        Ok(mut reader) => {
+            let _ = tx.send(Msg::Done).await;
+            let _ = done.send(Ok(()));
+            drain(&mut reader).await;
+        }
+        Err(err) => {
+            // Dropping the sender without `Done` is what aborts the upstream body.
+            drop(tx);
+            let _ = done.send(Err(err));
+        }
+    }
+}
+
+/// Reads and drops what the client sends after its end-of-archive, up to
+/// [`MAX_TRAILING`], so that a client still writing its padding is not blocked.
+async fn drain(reader: &mut TarStream) {
+    let mut sink = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    while total < MAX_TRAILING {
+        match reader.read(&mut sink).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => total += n as u64,
+        }
+    }
+}
+
+/// The stages proper. Returns the reader so that trailing bytes can be drained.
+async fn rewrite_context(
+    mut reader: TarStream,
+    compression: Compression,
+    tx: &mpsc::Sender<Msg>,
+    job: &Job,
+) -> Result<TarStream, ApiError> {
+    let context_err =
+        |e: &dyn std::fmt::Display| ApiError::bad_request(format!("build context: {e}"));
+    let mut tar = Reader::new(job.limits.tar);
+    let mut walk =
+        Walk::new(job.dockerfile_param.as_deref(), job.limits.walk).map_err(|e| context_err(&e))?;
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut out = BytesMut::with_capacity(FLUSH_AT * 2);
+    writer::write_header(&writer::first_entry(), &mut out).map_err(|e| context_err(&e))?;
+
+    let mut capture = false;
+    let mut size = 0u64;
+    let mut remaining = 0u64;
+    loop {
+        let event = tar.next_event(&mut input).map_err(|e| context_err(&e))?;
+        match event {
+            Some(Event::Entry(entry)) => {
+                capture = walk.entry(&entry).map_err(|e| context_err(&e))?;
+                writer::write_header(&entry, &mut out).map_err(|e| context_err(&e))?;
+                size = entry.size;
+                remaining = entry.size;
+            }
+            Some(Event::Data(data)) => {
+                if capture {
+                    walk.data(&data).map_err(|e| context_err(&e))?;
+                }
+                remaining = remaining.saturating_sub(data.len() as u64);
+                if data.len() >= FLUSH_AT {
+                    flush(&mut out, tx).await?;
+                    send(tx, data).await?;
+                } else {
+                    out.extend_from_slice(&data);
+                }
+                if remaining == 0 {
+                    out.extend_from_slice(writer::padding(size));
+                }
+            }
+            Some(Event::EndOfArchive) => break,
+            None => {
+                input.reserve(READ_CHUNK);
+                let n = tokio::select! {
+                    read = reader.read_buf(&mut input) => read.map_err(|e| read_error(e, compression))?,
+                    () = tx.closed() => return Err(upstream_gone()),
+                };
+                if n == 0 {
+                    tar.finish().map_err(|e| context_err(&e))?;
+                    break;
+                }
+                continue;
+            }
+        }
+        if out.len() >= FLUSH_AT {
+            flush(&mut out, tx).await?;
+        }
+    }
+
+    let original = walk.finish().map_err(|e| context_err(&e))?;
+    let rewritten = dockerfile::rewrite(&original, &job.owner_key, &job.owner)
+        .map_err(|e| ApiError::bad_request(format!("Dockerfile: {e}")))?;
+    let entry = Entry {
+        name: job.dockerfile_name.as_bytes().to_vec(),
+        kind: Kind::Regular,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        uname: Vec::new(),
+        gname: Vec::new(),
+        mtime: 0,
+        size: rewritten.dockerfile.len() as u64,
+        linkname: Vec::new(),
+        xattrs: Vec::new(),
+    };
+    writer::write_header(&entry, &mut out).map_err(|e| context_err(&e))?;
+    out.extend_from_slice(&rewritten.dockerfile);
+    out.extend_from_slice(writer::padding(entry.size));
+    out.extend_from_slice(&writer::END_OF_ARCHIVE);
+    flush(&mut out, tx).await?;
+    tracing::debug!(stages = rewritten.stages, %compression, "build context rewritten");
+    Ok(reader)
+}
+
+fn read_error(err: io::Error, compression: Compression) -> ApiError {
+    if err.to_string().contains("larger than the limit") {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{err}; raise --max-context-size or send a smaller context"),
+        );
+    }
+    match compression {
+        Compression::None => {
+            ApiError::bad_request(format!("the build context upload broke off: {err}"))
+        }
+        other => ApiError::bad_request(format!(
+            "cannot decompress the {other} build context: {err}"
+        )),
+    }
+}
+
+fn upstream_gone() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "the Docker daemon stopped reading the build context",
+    )
+}
+
+async fn flush(out: &mut BytesMut, tx: &mpsc::Sender<Msg>) -> Result<(), ApiError> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    send(tx, out.split().freeze()).await
+}
+
+async fn send(tx: &mpsc::Sender<Msg>, data: Bytes) -> Result<(), ApiError> {
+    tx.send(Msg::Data(data)).await.map_err(|_| upstream_gone())
+}
+
+/// The upstream request body: the pipeline's frames, and an error (which aborts the
+/// upload) if the pipeline stops without saying the archive is complete.
+struct UpstreamBody {
+    rx: mpsc::Receiver<Msg>,
+    finished: bool,
+}
+
+impl HttpBody for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(Msg::Data(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            Poll::Ready(Some(Msg::Done)) => {
+                self.finished = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(None) => {
+                self.finished = true;
+                Poll::Ready(Some(Err("build context refused; upload aborted".into())))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+/// The daemon's response, plus an `errorDetail` line at its end if the pipeline failed
+/// after the daemon had already started answering, so the client never reads a
+/// success for a build the gateway broke off.
+///
+/// Likewise, if the daemon's output breaks off (the daemon died or restarted mid-build),
+/// the client gets an `errorDetail` line saying so rather than a truncated stream that
+/// some clients read as success.
+struct Reported<B> {
+    inner: B,
+    done: Option<oneshot::Receiver<Result<(), ApiError>>>,
+    tail: Option<Bytes>,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl<B> HttpBody for Reported<B>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.done.is_some() {
+            match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Ready(None) => {}
+                Poll::Ready(Some(Err(err))) => {
+                    self.done = None;
+                    let broken = ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        format!("the Docker daemon's build output broke off: {}", err.into()),
+                    );
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(broken.stream_line())))));
+                }
+                other => return other,
+            }
+            let Some(done) = self.done.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let outcome = match Pin::new(done).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(outcome) => outcome,
+            };
+            self.done = None;
+            if let Ok(Err(err)) = outcome {
+                self.tail = Some(Bytes::from(err.stream_line()));
+            }
+        }
+        Poll::Ready(self.tail.take().map(|line| Ok(Frame::data(line))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_names_differ_and_are_plain() {
+        let a = random_dockerfile_name().unwrap();
+        let b = random_dockerfile_name().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), ".buildgate-dockerfile-".len() + 32);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-')
+        );
+    }
+
+    #[test]
+    fn upstream_headers_are_the_gateways() {
+        let mut client = HeaderMap::new();
+        client.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        client.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        client.insert(header::CONTENT_LENGTH, HeaderValue::from_static("10"));
+        client.insert("x-registry-config", HeaderValue::from_static("e30="));
+        let headers = upstream_headers(&client);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/x-tar");
+        assert!(headers.get(header::CONTENT_ENCODING).is_none());
+        assert!(headers.get(header::CONTENT_LENGTH).is_none());
+        assert_eq!(headers["x-registry-config"], "e30=");
+    }
+}
