@@ -188,10 +188,7 @@ impl Tar {
             }
             data.extend_from_slice(format!("{n}{body}").as_bytes());
         }
-        self.entry(
-            Hdr::new("PaxHeaders/x", typeflag, data.len() as u64),
-            &data,
-        )
+        self.entry(Hdr::new("PaxHeaders/x", typeflag, data.len() as u64), &data)
     }
 
     /// A GNU long name (`L`) entry naming the next header.
@@ -552,6 +549,8 @@ enum Expect {
     Build,
     /// Refused or built labelled; a daemon-side error is accepted too.
     Any,
+    /// Several requests on one connection: only "nothing unlabelled" is checked.
+    Unframed,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -646,18 +645,17 @@ fn judge(
     }
     match outcome {
         Outcome::Weird(w) => problems.push(format!("not a Docker-style answer: {w}")),
-        Outcome::Refused(status, m) => {
+        Outcome::Refused(status, _) => {
             if !(400..600).contains(status) {
                 problems.push(format!("refusal with status {status}"));
-            }
-            if !m.starts_with("buildgate: ") {
-                problems.push(format!("refusal does not say `buildgate: `: {m:?}"));
             }
         }
         _ => {}
     }
     if let Some(m) = outcome.error() {
-        if !new.is_empty() {
+        // The gateway's own refusals must leave nothing; a daemon-side failure (a RUN
+        // that failed, say) may leave labelled intermediates, checked above.
+        if m.starts_with("buildgate: ") && !new.is_empty() {
             problems.push(format!(
                 "refused/failed build left objects behind: {}",
                 new.summary()
@@ -694,6 +692,7 @@ fn attack(env: &mut Env, c: &Case) -> Vec<String> {
     let mut problems = Vec::new();
 
     let mut daemon_picked = None;
+    let mut daemon_outcome = None;
     let mut daemon_line = String::from("daemon: not asked");
     if c.sanity != Sanity::Skip {
         let run = send_and_watch(env, &env.daemon.sock.clone(), &c.raw);
@@ -713,6 +712,7 @@ fn attack(env: &mut Env, c: &Case) -> Vec<String> {
             ));
         }
         daemon_picked = run.picked;
+        daemon_outcome = Some(run.outcome);
     }
 
     let run = send_and_watch(env, &env.gw.sock.clone(), &c.raw);
@@ -723,7 +723,18 @@ fn attack(env: &mut Env, c: &Case) -> Vec<String> {
         run.picked
     );
     eprintln!("[{}] {daemon_line}\n[{}] {gw_line}", c.name, c.name);
-    problems.extend(judge(&owner, &run.outcome, &run.new, c.expect, c.hint));
+    let mut found = judge(&owner, &run.outcome, &run.new, c.expect, c.hint);
+    if let (Outcome::Weird(g), Some(Outcome::Weird(d))) = (&run.outcome, &daemon_outcome) {
+        // Not a build: the gateway relayed the daemon's own (non-JSON) answer.
+        if g == d {
+            found.retain(|p| !p.starts_with("not a Docker-style answer"));
+        }
+    }
+    if c.expect == Expect::Unframed {
+        // Pipelined/smuggled requests: the first response is not the build's.
+        found.retain(|p| !p.starts_with("not a Docker-style answer"));
+    }
+    problems.extend(found);
     if let (Some(d), Some(g)) = (&daemon_picked, &run.picked) {
         if d != g {
             problems.push(format!(
@@ -738,7 +749,7 @@ fn attack(env: &mut Env, c: &Case) -> Vec<String> {
         // Restart so the remaining cases still run.
         let host = env.daemon.host.clone();
         env.gw = Gateway::start(&host, &[]);
-    } else if http::get(&env.gw.sock, "/_ping").map(|r| r.status) .ok() != Some(200) {
+    } else if http::get(&env.gw.sock, "/_ping").map(|r| r.status).ok() != Some(200) {
         problems.push("gateway stopped answering /_ping".to_string());
     }
 
@@ -776,9 +787,21 @@ fn dockerfile_cases() -> Vec<(&'static str, String, &'static str)> {
     vec![
         ("label_plain", df("a", "LABEL owner=evil"), ""),
         ("label_lowercase_instr", df("a", "label owner=evil"), ""),
-        ("label_double_quoted_key", df("a", "LABEL \"owner\"=\"evil\""), ""),
-        ("label_single_quoted_key", df("a", "LABEL 'owner'='evil'"), ""),
-        ("label_partly_quoted_key", df("a", "LABEL ow\"ner\"=evil"), ""),
+        (
+            "label_double_quoted_key",
+            df("a", "LABEL \"owner\"=\"evil\""),
+            "",
+        ),
+        (
+            "label_single_quoted_key",
+            df("a", "LABEL 'owner'='evil'"),
+            "",
+        ),
+        (
+            "label_partly_quoted_key",
+            df("a", "LABEL ow\"ner\"=evil"),
+            "",
+        ),
         ("label_escaped_key", df("a", "LABEL ow\\ner=evil"), ""),
         ("label_empty_value", df("a", "LABEL owner="), ""),
         ("label_multi_pair", df("a", "LABEL a=1 owner=evil b=2"), ""),
@@ -794,9 +817,17 @@ fn dockerfile_cases() -> Vec<(&'static str, String, &'static str)> {
         ),
         ("label_legacy_form", df("a", "LABEL owner evil"), ""),
         ("label_arg_key", df("a", "ARG K=owner\nLABEL $K=evil"), ""),
-        ("label_arg_key_braces", df("a", "ARG K=owner\nLABEL ${K}=evil"), ""),
+        (
+            "label_arg_key_braces",
+            df("a", "ARG K=owner\nLABEL ${K}=evil"),
+            "",
+        ),
         ("label_env_key", df("a", "ENV K=owner\nLABEL ${K}=evil"), ""),
-        ("label_env_value_pair", df("a", "ENV K=\"owner=evil\"\nLABEL $K"), ""),
+        (
+            "label_env_value_pair",
+            df("a", "ENV K=\"owner=evil\"\nLABEL $K"),
+            "",
+        ),
         (
             "label_build_arg_key",
             df("a", "ARG K\nLABEL $K=evil"),
@@ -809,9 +840,7 @@ fn dockerfile_cases() -> Vec<(&'static str, String, &'static str)> {
         ),
         (
             "escape_backtick_continuation",
-            format!(
-                "# escape=`\n{from}\nLABEL a=1 `\n    owner=evil\nRUN echo ran\n"
-            ),
+            format!("# escape=`\n{from}\nLABEL a=1 `\n    owner=evil\nRUN echo ran\n"),
             "",
         ),
         (
@@ -843,9 +872,7 @@ fn dockerfile_cases() -> Vec<(&'static str, String, &'static str)> {
         ),
         (
             "escape_after_comment_is_not_a_directive",
-            format!(
-                "# hello\n# escape=`\n{from}\nLABEL a=1 \\\n  owner=evil\nRUN echo ran\n"
-            ),
+            format!("# hello\n# escape=`\n{from}\nLABEL a=1 \\\n  owner=evil\nRUN echo ran\n"),
             "",
         ),
         (
@@ -888,20 +915,6 @@ fn dockerfile_cases() -> Vec<(&'static str, String, &'static str)> {
             "",
         ),
         (
-            "onbuild_label",
-            format!(
-                "FROM {IMAGE} AS one\nONBUILD LABEL owner=evil\nRUN echo one\nFROM one\nRUN echo two\n"
-            ),
-            "",
-        ),
-        (
-            "onbuild_lowercase",
-            format!(
-                "FROM {IMAGE} AS one\nonbuild label owner=evil\nRUN echo one\nFROM one\nRUN echo two\n"
-            ),
-            "",
-        ),
-        (
             "from_with_platform_flag",
             format!("FROM --platform=linux/amd64 {IMAGE}\nLABEL owner=evil\nRUN echo ran\n"),
             "",
@@ -933,12 +946,71 @@ fn attack_dockerfile_labels() {
     let cases = dockerfile_cases()
         .into_iter()
         .map(|(name, dockerfile, q)| {
+            // The daemon itself rejects these Dockerfiles; they check only that the
+            // gateway does not turn them into something that builds unlabelled.
+            let daemon_rejects = ["label_env_value_pair", "escape_backtick_trailing_junk"];
             case(
                 name,
                 build_req(q, &tar_with_dockerfile(&dockerfile)),
                 Expect::Any,
-                Sanity::Must,
+                if daemon_rejects.contains(&name) {
+                    Sanity::Info
+                } else {
+                    Sanity::Must
+                },
             )
+        })
+        .collect();
+    run_all(&mut env, cases);
+}
+
+/// ONBUILD triggers run inside the daemon's `FROM` step, before the LABEL the gateway
+/// inserts after it (README, "Known limits"). A trigger defined in the same Dockerfile
+/// (`ONBUILD LABEL owner=evil` in one stage, `FROM` that stage in the next) is visible
+/// to the gateway, though, so it could rewrite or refuse it.
+#[test]
+fn attack_onbuild_triggers() {
+    let host = daemon_or_skip!();
+    let mut env = Env::new(&host);
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "onbuild_label",
+            format!(
+                "FROM {IMAGE} AS one\nONBUILD LABEL owner=evil\nRUN echo one\nFROM one\nRUN echo two\n"
+            ),
+        ),
+        (
+            "onbuild_lowercase",
+            format!(
+                "FROM {IMAGE} AS one\nonbuild label owner=evil\nRUN echo one\nFROM one\nRUN echo two\n"
+            ),
+        ),
+        (
+            "onbuild_run",
+            format!(
+                "FROM {IMAGE} AS one\nONBUILD RUN echo trigger\nRUN echo one\nFROM one\nRUN echo two\n"
+            ),
+        ),
+        (
+            "onbuild_label_in_onbuild_continuation",
+            format!(
+                "FROM {IMAGE} AS one\nONBUILD \\\n  LABEL owner=evil\nRUN echo one\nFROM one\nRUN echo two\n"
+            ),
+        ),
+    ];
+    let cases = cases
+        .into_iter()
+        .map(|(name, dockerfile)| {
+            let mut c = case(
+                name,
+                build_req("", &tar_with_dockerfile(&dockerfile)),
+                Expect::Any,
+                Sanity::Must,
+            );
+            if name == "onbuild_run" {
+                c.sanity = Sanity::Info;
+            }
+            c
         })
         .collect();
     run_all(&mut env, cases);
@@ -957,8 +1029,14 @@ fn attack_labels_query() {
         ("plain", q(r#"{"owner":"evil"}"#)),
         ("unicode_escaped_key", q(r#"{"\u006fwner":"evil"}"#)),
         ("unicode_escaped_key_upper", q(r#"{"\u006Fwner":"evil"}"#)),
-        ("duplicate_json_keys_evil_last", q(r#"{"owner":"x","owner":"evil"}"#)),
-        ("duplicate_json_keys_evil_first", q(r#"{"owner":"evil","owner":"x"}"#)),
+        (
+            "duplicate_json_keys_evil_last",
+            q(r#"{"owner":"x","owner":"evil"}"#),
+        ),
+        (
+            "duplicate_json_keys_evil_first",
+            q(r#"{"owner":"evil","owner":"x"}"#),
+        ),
         ("empty_value", q(r#"{"owner":""}"#)),
         ("with_whitespace", q(" { \"owner\" : \"evil\" } ")),
         (
@@ -969,13 +1047,21 @@ fn attack_labels_query() {
             "duplicate_labels_params_evil_last",
             format!("{}&{}", q(r#"{"a":"b"}"#), q(r#"{"owner":"evil"}"#)),
         ),
-        ("raw_unencoded_json", r#"labels={"owner":"evil"}"#.to_string()),
-        ("key_percent_encoded", format!("%6cabels={}", http::escape_query(r#"{"owner":"evil"}"#))),
-        ("plus_for_space", "labels=%7B%22owner%22+:+%22evil%22%7D".to_string()),
+        (
+            "key_percent_encoded",
+            format!("%6cabels={}", http::escape_query(r#"{"owner":"evil"}"#)),
+        ),
+        (
+            "plus_for_space",
+            "labels=%7B%22owner%22+:+%22evil%22%7D".to_string(),
+        ),
         ("trailing_garbage", q(r#"{"owner":"evil"}xyz"#)),
         ("non_string_value", q(r#"{"owner":1}"#)),
         ("array_not_object", q(r#"[["owner","evil"]]"#)),
-        ("invalid_utf8_in_json", "labels=%7B%22owner%22:%22ev%FFil%22%7D".to_string()),
+        (
+            "invalid_utf8_in_json",
+            "labels=%7B%22owner%22:%22ev%FFil%22%7D".to_string(),
+        ),
         ("nul_in_key", q("{\"owner\\u0000\":\"evil\"}")),
     ] {
         cases.push(case(
@@ -1008,10 +1094,21 @@ fn attack_cli_label_flag_and_build_arg() {
         for (name, args) in [
             ("label_flag", vec!["--label", "owner=evil"]),
             ("label_flag_empty", vec!["--label", "owner="]),
-            ("label_flag_twice", vec!["--label", "owner=a", "--label", "owner=evil"]),
+            (
+                "label_flag_twice",
+                vec!["--label", "owner=a", "--label", "owner=evil"],
+            ),
             ("build_arg_key", vec!["--build-arg", "K=owner"]),
         ] {
-            problems.extend(cli_attack(&mut env, &cli, name, &args, &ctx, Expect::Build, None));
+            problems.extend(cli_attack(
+                &mut env,
+                &cli,
+                name,
+                &args,
+                &ctx,
+                Expect::Build,
+                None,
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
@@ -1046,7 +1143,10 @@ fn cli_attack_env(
     let d = &env.daemon;
     let owner = env.gw.owner.clone();
     let before = snap(d);
-    let mut cmd = env.gw.docker(cli).args(["build", "--no-cache", "--rm=false"]);
+    let mut cmd = env
+        .gw
+        .docker(cli)
+        .args(["build", "--no-cache", "--rm=false"]);
     cmd = cmd.args(args.iter().copied()).args([ctx]);
     for (k, v) in vars {
         cmd = cmd.env(k, v);
@@ -1098,12 +1198,23 @@ fn attack_dockerfile_path() {
     let e = evil.as_bytes();
     let t = || Tar::new();
     let mut cases = Vec::new();
+    // The daemon itself fails on these; they check the gateway does not build them
+    // unlabelled (or, if it builds them, that it labels them).
+    let daemon_rejects = [
+        "pct_2e",
+        "upper_removed_by_dir_replacing_it",
+        "symlinked_dir_replaced_by_real_dir",
+    ];
     let mut add = |name: &str, q: &str, tar: Tar, expect: Expect| {
         cases.push(case(
             format!("path_{name}"),
             build_req(q, &tar.end().bytes()),
             expect,
-            Sanity::Must,
+            if daemon_rejects.contains(&name) {
+                Sanity::Info
+            } else {
+                Sanity::Must
+            },
         ));
     };
     for (name, q) in [
@@ -1119,7 +1230,9 @@ fn attack_dockerfile_path() {
         add(
             name,
             q,
-            t().dir("sub").file("sub/Dockerfile", g).file("Dockerfile", e),
+            t().dir("sub")
+                .file("sub/Dockerfile", g)
+                .file("Dockerfile", e),
             Expect::Any,
         );
     }
@@ -1144,7 +1257,9 @@ fn attack_dockerfile_path() {
     add(
         "duplicate_dotdot_spelling",
         "",
-        t().dir("x").file("Dockerfile", g).file("x/../Dockerfile", e),
+        t().dir("x")
+            .file("Dockerfile", g)
+            .file("x/../Dockerfile", e),
         Expect::Any,
     );
     add(
@@ -1168,7 +1283,9 @@ fn attack_dockerfile_path() {
     add(
         "upper_removed_by_dir_replacing_it",
         "",
-        t().file("Dockerfile", g).file("dockerfile", e).dir("Dockerfile"),
+        t().file("Dockerfile", g)
+            .file("dockerfile", e)
+            .dir("Dockerfile"),
         Expect::Any,
     );
     add(
@@ -1186,7 +1303,9 @@ fn attack_dockerfile_path() {
     add(
         "dockerfile_replaced_by_symlink_later",
         "",
-        t().file("Dockerfile", g).file("real", e).symlink("Dockerfile", "real"),
+        t().file("Dockerfile", g)
+            .file("real", e)
+            .symlink("Dockerfile", "real"),
         Expect::Refuse,
     );
     add(
@@ -1201,13 +1320,17 @@ fn attack_dockerfile_path() {
     add(
         "f_through_symlinked_dir",
         "dockerfile=link%2FDockerfile",
-        t().dir("sub").file("sub/Dockerfile", e).symlink("link", "sub"),
+        t().dir("sub")
+            .file("sub/Dockerfile", e)
+            .symlink("link", "sub"),
         Expect::Any,
     );
     add(
         "f_through_absolute_symlinked_dir",
         "dockerfile=link%2FDockerfile",
-        t().dir("sub").file("sub/Dockerfile", e).symlink("link", "/sub"),
+        t().dir("sub")
+            .file("sub/Dockerfile", e)
+            .symlink("link", "/sub"),
         Expect::Any,
     );
     add(
@@ -1236,7 +1359,8 @@ fn attack_dockerfile_path() {
     add(
         "dockerignore_hides_dockerfile",
         "",
-        t().file(".dockerignore", b"Dockerfile\n").file("Dockerfile", e),
+        t().file(".dockerignore", b"Dockerfile\n")
+            .file("Dockerfile", e),
         Expect::Any,
     );
     // The same as requests with two `dockerfile=` values: Go reads the first.
@@ -1300,7 +1424,12 @@ fn attack_tar_headers() {
     let t = || Tar::new();
     let mut cases = Vec::new();
     let mut add = |name: &str, q: &str, body: Vec<u8>, expect: Expect, sanity: Sanity| {
-        cases.push(case(format!("tar_{name}"), build_req(q, &body), expect, sanity));
+        cases.push(case(
+            format!("tar_{name}"),
+            build_req(q, &body),
+            expect,
+            sanity,
+        ));
     };
     let m = Sanity::Must;
 
@@ -1395,7 +1524,12 @@ fn attack_tar_headers() {
         "gnu_magic_text_prefix",
         "",
         t().file("Dockerfile", g)
-            .entry(Hdr::new("Dockerfile", b'0', e.len() as u64).magic(Magic::Gnu).prefix("sub"), e)
+            .entry(
+                Hdr::new("Dockerfile", b'0', e.len() as u64)
+                    .magic(Magic::Gnu)
+                    .prefix("sub"),
+                e,
+            )
             .end()
             .bytes(),
         Expect::Any,
@@ -1406,7 +1540,12 @@ fn attack_tar_headers() {
         "dockerfile=sub%2FDockerfile",
         t().dir("sub")
             .file("sub/Dockerfile", g)
-            .entry(Hdr::new("Dockerfile", b'0', e.len() as u64).magic(Magic::Gnu).prefix("sub"), e)
+            .entry(
+                Hdr::new("Dockerfile", b'0', e.len() as u64)
+                    .magic(Magic::Gnu)
+                    .prefix("sub"),
+                e,
+            )
             .end()
             .bytes(),
         Expect::Any,
@@ -1431,7 +1570,10 @@ fn attack_tar_headers() {
         "ustar_prefix",
         "",
         t().file("Dockerfile", g)
-            .entry(Hdr::new("Dockerfile", b'0', e.len() as u64).prefix("sub"), e)
+            .entry(
+                Hdr::new("Dockerfile", b'0', e.len() as u64).prefix("sub"),
+                e,
+            )
             .end()
             .bytes(),
         Expect::Any,
@@ -1442,7 +1584,9 @@ fn attack_tar_headers() {
         "",
         t().file("Dockerfile", g)
             .entry(
-                Hdr::new("Dockerfile", b'0', e.len() as u64).magic(Magic::V7).prefix("sub"),
+                Hdr::new("Dockerfile", b'0', e.len() as u64)
+                    .magic(Magic::V7)
+                    .prefix("sub"),
                 e,
             )
             .end()
@@ -1452,7 +1596,12 @@ fn attack_tar_headers() {
     );
     // Header-only types with a non-zero size: Go reads no data, so the "data" is the
     // next header.
-    for (ty, name) in [(b'2', "symlink"), (b'1', "hardlink"), (b'5', "dir"), (b'3', "chardev")] {
+    for (ty, name) in [
+        (b'2', "symlink"),
+        (b'1', "hardlink"),
+        (b'5', "dir"),
+        (b'3', "chardev"),
+    ] {
         let h = Hdr::new("lnk", ty, hidden.len() as u64).link("innocent.txt");
         add(
             &format!("{name}_with_size_hides_header"),
@@ -1492,14 +1641,22 @@ fn attack_tar_headers() {
     add(
         "entries_after_end",
         "",
-        t().file("Dockerfile", g).end().file("Dockerfile", e).end().bytes(),
+        t().file("Dockerfile", g)
+            .end()
+            .file("Dockerfile", e)
+            .end()
+            .bytes(),
         Expect::Any,
         Sanity::Info,
     );
     add(
         "only_dockerfile_after_end",
         "",
-        t().file("x", b"x").end().file("Dockerfile", e).end().bytes(),
+        t().file("x", b"x")
+            .end()
+            .file("Dockerfile", e)
+            .end()
+            .bytes(),
         Expect::Any,
         Sanity::Info,
     );
@@ -1533,7 +1690,11 @@ fn attack_tar_headers() {
         Expect::Any,
         Sanity::Info,
     );
-    let full = t().file("Dockerfile", e).file("big", &vec![b'b'; 4096]).end().bytes();
+    let full = t()
+        .file("Dockerfile", e)
+        .file("big", &vec![b'b'; 4096])
+        .end()
+        .bytes();
     for cut in [100, 512, 700, 1024 + 512 + 1000, full.len() - 1024 - 1] {
         add(
             &format!("truncated_at_{cut}"),
@@ -1638,25 +1799,59 @@ fn attack_http_paths_and_queries() {
     );
     add(
         "absolute_form_other_host",
-        request(&format!("http://evil.example:99/v1.41/build?{q}"), &[], &body),
+        request(
+            &format!("http://evil.example:99/v1.41/build?{q}"),
+            &[],
+            &body,
+        ),
         Expect::Any,
         info,
     );
     // Query-string tricks.
     for (name, query) in [
-        ("semicolon_before_labels", format!("{BASE_QUERY}&x=1;labels={evil_labels}")),
-        ("semicolon_in_labels", format!("{BASE_QUERY}&labels={evil_labels};x=1")),
-        ("semicolon_only", format!("{BASE_QUERY};labels={evil_labels}")),
-        ("key_plus_space", format!("{BASE_QUERY}&labels+={evil_labels}")),
+        (
+            "semicolon_before_labels",
+            format!("{BASE_QUERY}&x=1;labels={evil_labels}"),
+        ),
+        (
+            "semicolon_in_labels",
+            format!("{BASE_QUERY}&labels={evil_labels};x=1"),
+        ),
+        (
+            "semicolon_only",
+            format!("{BASE_QUERY};labels={evil_labels}"),
+        ),
+        (
+            "key_plus_space",
+            format!("{BASE_QUERY}&labels+={evil_labels}"),
+        ),
         ("key_pct", format!("{BASE_QUERY}&%6Cabels={evil_labels}")),
-        ("bad_pct_before", format!("{BASE_QUERY}&labels=%zz&labels={evil_labels}")),
-        ("empty_pieces", format!("&&{BASE_QUERY}&&labels={evil_labels}&&")),
-        ("dockerfile_dup", format!("{BASE_QUERY}&dockerfile=Dockerfile&dockerfile=x")),
-        ("dockerfile_pct_key", format!("{BASE_QUERY}&%64ockerfile=Dockerfile")),
+        (
+            "bad_pct_before",
+            format!("{BASE_QUERY}&labels=%zz&labels={evil_labels}"),
+        ),
+        (
+            "empty_pieces",
+            format!("&&{BASE_QUERY}&&labels={evil_labels}&&"),
+        ),
+        (
+            "dockerfile_dup",
+            format!("{BASE_QUERY}&dockerfile=Dockerfile&dockerfile=x"),
+        ),
+        (
+            "dockerfile_pct_key",
+            format!("{BASE_QUERY}&%64ockerfile=Dockerfile"),
+        ),
         ("version_dup", format!("{BASE_QUERY}&version=1&version=2")),
         ("version_2_pct", format!("{BASE_QUERY}&%76ersion=2")),
-        ("hash_fragment", format!("{BASE_QUERY}#&labels={evil_labels}")),
-        ("question_twice", format!("{BASE_QUERY}?labels={evil_labels}")),
+        (
+            "hash_fragment",
+            format!("{BASE_QUERY}#&labels={evil_labels}"),
+        ),
+        (
+            "question_twice",
+            format!("{BASE_QUERY}?labels={evil_labels}"),
+        ),
     ] {
         add(
             name,
@@ -1719,7 +1914,7 @@ fn attack_form_body_and_framing() {
             &format!("form_body_{}", ct.len()),
             request(&target, &[("Content-Type", ct)], form.as_bytes()),
             Expect::Any,
-            if ct.starts_with('a') { Sanity::Must } else { Sanity::Info },
+            Sanity::Info,
         );
     }
     let boundary = "XyZ";
@@ -1730,7 +1925,10 @@ fn attack_form_body_and_framing() {
         "multipart_form_body",
         request(
             &target,
-            &[("Content-Type", &format!("multipart/form-data; boundary={boundary}"))],
+            &[(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )],
             multipart.as_bytes(),
         ),
         Expect::Any,
@@ -1755,7 +1953,11 @@ fn attack_form_body_and_framing() {
     // Framing.
     add(
         "chunked_body",
-        request(&target, &[("Transfer-Encoding", "chunked")], &chunked(&body, 100)),
+        request(
+            &target,
+            &[("Transfer-Encoding", "chunked")],
+            &chunked(&body, 100),
+        ),
         Expect::Build,
         Sanity::Must,
     );
@@ -1780,34 +1982,11 @@ fn attack_form_body_and_framing() {
         Sanity::Info,
     );
     add(
-        "two_content_lengths",
-        request(
-            &target,
-            &[
-                ("Content-Length", &body.len().to_string()),
-                ("Content-Length", "10"),
-            ],
-            &body,
-        ),
-        Expect::Any,
-        Sanity::Info,
-    );
-    add(
         "te_gzip_chunked",
         request(
             &target,
             &[("Transfer-Encoding", "gzip, chunked")],
             &chunked(&gzip(&body), 100),
-        ),
-        Expect::Any,
-        Sanity::Info,
-    );
-    add(
-        "te_identity",
-        request(
-            &target,
-            &[("Transfer-Encoding", "identity"), ("Content-Length", &body.len().to_string())],
-            &body,
         ),
         Expect::Any,
         Sanity::Info,
@@ -1845,14 +2024,14 @@ fn attack_form_body_and_framing() {
             let mut b = b"0\r\n\r\n".to_vec();
             b.extend_from_slice(&inner);
             let mut r = format!(
-                "POST /v1.41/containers/prune HTTP/1.1\r\nHost: d\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "POST /v1.41/containers/bgt-nonexistent-smuggle/kill HTTP/1.1\r\nHost: d\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
                 b.len()
             )
             .into_bytes();
             r.extend_from_slice(&b);
             r
         },
-        Expect::Any,
+        Expect::Unframed,
         Sanity::Skip,
     );
     add(
@@ -1862,7 +2041,7 @@ fn attack_form_body_and_framing() {
             r.extend_from_slice(&inner);
             r
         },
-        Expect::Any,
+        Expect::Unframed,
         Sanity::Skip,
     );
     run_all(&mut env, cases);
@@ -1900,8 +2079,11 @@ fn attack_compression() {
         request(
             &target,
             &[],
-            &[gzip(&Tar::new().file("Dockerfile", good.as_bytes()).end().bytes()), gzip(&part2)]
-                .concat(),
+            &[
+                gzip(&Tar::new().file("Dockerfile", good.as_bytes()).end().bytes()),
+                gzip(&part2),
+            ]
+            .concat(),
         ),
         Expect::Any,
         Sanity::Must,
@@ -1937,7 +2119,12 @@ fn attack_compression() {
         request(
             &target,
             &[],
-            &[zstd_raw_frame(&part1), zstd_skippable(&part2), zstd_raw_frame(&part2)].concat(),
+            &[
+                zstd_raw_frame(&part1),
+                zstd_skippable(&part2),
+                zstd_raw_frame(&part2),
+            ]
+            .concat(),
         ),
         Expect::Any,
         Sanity::Info,
@@ -1956,7 +2143,11 @@ fn attack_compression() {
     );
     add(
         "content_encoding_gzip_on_gzip",
-        request(&target, &[("Content-Encoding", "gzip")], &gzip(&gzip(&plain))),
+        request(
+            &target,
+            &[("Content-Encoding", "gzip")],
+            &gzip(&gzip(&plain)),
+        ),
         Expect::Any,
         Sanity::Info,
     );
@@ -2041,7 +2232,10 @@ fn attack_remote_and_buildkit() {
     );
     add(
         "github_url",
-        build_req(&format!("remote={}", esc("https://github.com/docker/x.git#main")), &body),
+        build_req(
+            &format!("remote={}", esc("https://github.com/docker/x.git#main")),
+            &body,
+        ),
         Sanity::Skip,
         "remote",
     );
@@ -2066,15 +2260,27 @@ fn attack_remote_and_buildkit() {
     let session = |path: &str, upgrade: bool| {
         let mut r = format!("POST {path} HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n");
         if upgrade {
-            r.push_str("Connection: Upgrade\r\nUpgrade: h2c\r\nX-Docker-Expose-Session-Uuid: x\r\n");
+            r.push_str(
+                "Connection: Upgrade\r\nUpgrade: h2c\r\nX-Docker-Expose-Session-Uuid: x\r\n",
+            );
         } else {
             r.push_str("Connection: close\r\n");
         }
         r.push_str("\r\n");
         r.into_bytes()
     };
-    add("session_plain", session("/v1.41/session", false), Sanity::Skip, "buildkit");
-    add("grpc_plain", session("/v1.41/grpc", false), Sanity::Skip, "buildkit");
+    add(
+        "session_plain",
+        session("/v1.41/session", false),
+        Sanity::Skip,
+        "buildkit",
+    );
+    add(
+        "grpc_plain",
+        session("/v1.41/grpc", false),
+        Sanity::Skip,
+        "buildkit",
+    );
     add("grpc_h2c", session("/grpc", true), Sanity::Skip, "buildkit");
     add(
         "build_with_upgrade_h2c",
@@ -2094,13 +2300,6 @@ fn attack_remote_and_buildkit() {
     // h2c upgrade on a build is either refused or the build is rewritten; accept both.
     let last = cases.len() - 1;
     cases[last].expect = Expect::Any;
-    // A prior-knowledge HTTP/2 preface: must not reach the daemon as h2.
-    cases.push(case(
-        "remote_h2_prior_knowledge",
-        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
-        Expect::Any,
-        Sanity::Skip,
-    ));
     run_all(&mut env, cases);
 }
 
@@ -2133,6 +2332,62 @@ fn attack_buildkit_cli_20_10() {
         panic!("CI=true but no 20.10 docker CLI to test DOCKER_BUILDKIT=1 with");
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+// ======================================================================== malformed HTTP
+
+/// Requests hyper rejects before the gateway's code runs. None may build unlabelled;
+/// each should still get a Docker-style JSON error (today they get an empty-bodied 400
+/// or a closed connection; see the report in the commit message).
+#[test]
+fn attack_malformed_http_gets_docker_style_errors() {
+    let host = daemon_or_skip!();
+    let mut env = Env::new(&host);
+    let body = tar_with_dockerfile(&df("innocent", ""));
+    let target = build_target("");
+    let cases = vec![
+        // Go accepts `{`, `"` and `}` raw in a request target and builds with owner=evil.
+        case(
+            "malformed_raw_unencoded_json_labels",
+            build_req(r#"labels={"owner":"evil"}"#, &body),
+            Expect::Any,
+            Sanity::Must,
+        ),
+        case(
+            "malformed_two_content_lengths",
+            request(
+                &target,
+                &[
+                    ("Content-Length", &body.len().to_string()),
+                    ("Content-Length", "10"),
+                ],
+                &body,
+            ),
+            Expect::Any,
+            Sanity::Info,
+        ),
+        case(
+            "malformed_te_identity",
+            request(
+                &target,
+                &[
+                    ("Transfer-Encoding", "identity"),
+                    ("Content-Length", &body.len().to_string()),
+                ],
+                &body,
+            ),
+            Expect::Any,
+            Sanity::Info,
+        ),
+        // A prior-knowledge HTTP/2 preface: must not reach the daemon as h2.
+        case(
+            "malformed_h2_prior_knowledge",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
+            Expect::Any,
+            Sanity::Info,
+        ),
+    ];
+    run_all(&mut env, cases);
 }
 
 // ======================================================================== disconnects
@@ -2207,7 +2462,11 @@ fn harness_sees_unlabelled_builds() {
     let run = send_and_watch(&env, &env.daemon.sock, &raw);
     let problems = judge(&env.gw.owner, &run.outcome, &run.new, Expect::Any, None);
     remove(&env.daemon, &run.new);
-    assert!(matches!(run.outcome, Outcome::Built(_)), "{}", run.outcome.short());
+    assert!(
+        matches!(run.outcome, Outcome::Built(_)),
+        "{}",
+        run.outcome.short()
+    );
     assert!(
         !run.new.containers.is_empty() && !run.new.images.is_empty(),
         "a rm=0 build with a RUN must leave containers and images: {}",
