@@ -207,7 +207,7 @@ impl Tar {
     }
 
     fn pad(mut self) -> Tar {
-        while self.0.len() % 512 != 0 {
+        while !self.0.len().is_multiple_of(512) {
             self.0.push(0);
         }
         self
@@ -306,7 +306,7 @@ fn zstd_raw_frame(data: &[u8]) -> Vec<u8> {
     };
     for (i, c) in chunks.iter().enumerate() {
         let last = (i + 1 == chunks.len()) as u32;
-        let h = last | (0 << 1) | ((c.len() as u32) << 3);
+        let h = last | ((c.len() as u32) << 3);
         out.extend_from_slice(&h.to_le_bytes()[..3]);
         out.extend_from_slice(c);
     }
@@ -392,10 +392,10 @@ fn outcome(r: std::io::Result<http::Response>) -> Outcome {
         if let Some(i) = v["aux"]["ID"].as_str() {
             id = Some(i.to_string());
         }
-        if let Some(s) = v["stream"].as_str() {
-            if let Some(rest) = s.strip_prefix("Successfully built ") {
-                id.get_or_insert_with(|| rest.trim().to_string());
-            }
+        if let Some(s) = v["stream"].as_str()
+            && let Some(rest) = s.strip_prefix("Successfully built ")
+        {
+            id.get_or_insert_with(|| rest.trim().to_string());
         }
     }
     match id {
@@ -645,10 +645,8 @@ fn judge(
     }
     match outcome {
         Outcome::Weird(w) => problems.push(format!("not a Docker-style answer: {w}")),
-        Outcome::Refused(status, _) => {
-            if !(400..600).contains(status) {
-                problems.push(format!("refusal with status {status}"));
-            }
+        Outcome::Refused(status, _) if !(400..600).contains(status) => {
+            problems.push(format!("refusal with status {status}"));
         }
         _ => {}
     }
@@ -665,10 +663,10 @@ fn judge(
             if !m.starts_with("buildgate: ") {
                 problems.push(format!("expected the gateway's refusal, got {m:?}"));
             }
-            if let Some(h) = hint {
-                if !m.to_lowercase().contains(h) {
-                    problems.push(format!("refusal does not mention {h:?}: {m:?}"));
-                }
+            if let Some(h) = hint
+                && !m.to_lowercase().contains(h)
+            {
+                problems.push(format!("refusal does not mention {h:?}: {m:?}"));
             }
         }
     }
@@ -735,12 +733,12 @@ fn attack(env: &mut Env, c: &Case) -> Vec<String> {
         found.retain(|p| !p.starts_with("not a Docker-style answer"));
     }
     problems.extend(found);
-    if let (Some(d), Some(g)) = (&daemon_picked, &run.picked) {
-        if d != g {
-            problems.push(format!(
-                "FIDELITY: the daemon alone built Dockerfile {d:?}, through the gateway {g:?}"
-            ));
-        }
+    if let (Some(d), Some(g)) = (&daemon_picked, &run.picked)
+        && d != g
+    {
+        problems.push(format!(
+            "FIDELITY: the daemon alone built Dockerfile {d:?}, through the gateway {g:?}"
+        ));
     }
     remove(&env.daemon, &run.new);
 
@@ -1558,7 +1556,7 @@ fn attack_tar_headers() {
             .entry(
                 Hdr::new("Dockerfile", b'0', e.len() as u64)
                     .magic(Magic::Gnu)
-                    .prefix("00000000000\0000000000000"),
+                    .prefix(concat!("00000000000", "\0", "00000000000")),
                 e,
             )
             .end()

@@ -137,14 +137,17 @@ fn two_gib_context_streams_through_in_bounded_memory() {
         let (stop, max_rss) = (stop.clone(), max_rss.clone());
         thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-                    if let Some(kb) = s
-                        .lines()
-                        .find_map(|l| l.strip_prefix("VmRSS:"))
-                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                    {
-                        max_rss.fetch_max(kb * 1024, Ordering::Relaxed);
-                    }
+                let rss_kb = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("VmRSS:"))
+                            .and_then(|v| {
+                                v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+                            })
+                    });
+                if let Some(kb) = rss_kb {
+                    max_rss.fetch_max(kb * 1024, Ordering::Relaxed);
                 }
                 thread::sleep(Duration::from_millis(100));
             }
