@@ -551,6 +551,10 @@ enum Expect {
     Any,
     /// Several requests on one connection: only "nothing unlabelled" is checked.
     Unframed,
+    /// Not HTTP/1.1 that hyper's parser accepts: hyper answers before any gateway code
+    /// runs, with a bare 400 or by closing the connection (Go's net/http answers these
+    /// with plain text, not JSON, too). Nothing at all may be built.
+    Unparsable,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -731,6 +735,25 @@ fn attack(env: &mut Env, c: &Case) -> Vec<String> {
     if c.expect == Expect::Unframed {
         // Pipelined/smuggled requests: the first response is not the build's.
         found.retain(|p| !p.starts_with("not a Docker-style answer"));
+    }
+    if c.expect == Expect::Unparsable {
+        let bare = matches!(&run.outcome, Outcome::Weird(w)
+            if w == "400 with a non-Docker body \"\""
+                || w.starts_with("no response: connection closed before the response head"));
+        if bare {
+            found.retain(|p| !p.starts_with("not a Docker-style answer"));
+        } else {
+            found.push(format!(
+                "expected hyper's bare 400 or a closed connection, got {}",
+                run.outcome.short()
+            ));
+        }
+        if !run.new.is_empty() {
+            found.push(format!(
+                "an unparsable request left objects behind: {}",
+                run.new.summary()
+            ));
+        }
     }
     problems.extend(found);
     if let (Some(d), Some(g)) = (&daemon_picked, &run.picked)
@@ -2334,11 +2357,12 @@ fn attack_buildkit_cli_20_10() {
 
 // ======================================================================== malformed HTTP
 
-/// Requests hyper rejects before the gateway's code runs. None may build unlabelled;
-/// each should still get a Docker-style JSON error (today they get an empty-bodied 400
-/// or a closed connection; see the report in the commit message).
+/// Requests hyper rejects before the gateway's code runs. None may build anything.
+/// The answer is hyper's bare 400 or a closed connection, not a JSON error: hyper has
+/// no hook to shape it, and these are not requests any Docker client sends (Go's
+/// net/http answers most of them with plain text too). The README says so.
 #[test]
-fn attack_malformed_http_gets_docker_style_errors() {
+fn attack_malformed_http_builds_nothing() {
     let host = daemon_or_skip!();
     let mut env = Env::new(&host);
     let body = tar_with_dockerfile(&df("innocent", ""));
@@ -2348,7 +2372,7 @@ fn attack_malformed_http_gets_docker_style_errors() {
         case(
             "malformed_raw_unencoded_json_labels",
             build_req(r#"labels={"owner":"evil"}"#, &body),
-            Expect::Any,
+            Expect::Unparsable,
             Sanity::Must,
         ),
         case(
@@ -2361,7 +2385,7 @@ fn attack_malformed_http_gets_docker_style_errors() {
                 ],
                 &body,
             ),
-            Expect::Any,
+            Expect::Unparsable,
             Sanity::Info,
         ),
         case(
@@ -2374,14 +2398,14 @@ fn attack_malformed_http_gets_docker_style_errors() {
                 ],
                 &body,
             ),
-            Expect::Any,
+            Expect::Unparsable,
             Sanity::Info,
         ),
         // A prior-knowledge HTTP/2 preface: must not reach the daemon as h2.
         case(
             "malformed_h2_prior_knowledge",
             b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
-            Expect::Any,
+            Expect::Unparsable,
             Sanity::Info,
         ),
     ];
