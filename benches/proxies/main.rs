@@ -215,25 +215,42 @@ fn run() -> io::Result<()> {
 }
 
 /// Runs `measure` for every peer, interleaved (A B C A B C ...): one warm-up round,
-/// then `runs` timed rounds. Returns seconds per peer per run.
+/// then `runs` timed rounds. Returns, per peer, the seconds of each run and the CPU
+/// seconds the peer's own process used in it (`cpu_of` gives its running total).
 fn interleaved(
     runs: usize,
     peers: &[Peer],
+    cpu_of: impl Fn(Peer) -> Option<f64>,
     mut measure: impl FnMut(Peer) -> io::Result<f64>,
-) -> io::Result<Vec<Vec<f64>>> {
-    let mut samples = vec![Vec::new(); peers.len()];
+) -> io::Result<Vec<(Vec<f64>, Vec<f64>)>> {
+    let mut samples = vec![(Vec::new(), Vec::new()); peers.len()];
     for round in 0..=runs {
         for (i, &peer) in peers.iter().enumerate() {
+            let before = cpu_of(peer);
             let secs = measure(peer)
                 .map_err(|e| io::Error::other(format!("{} (round {round}): {e}", peer.name())))?;
             if round > 0 {
-                samples[i].push(secs);
+                samples[i].0.push(secs);
+                if let (Some(a), Some(b)) = (before, cpu_of(peer)) {
+                    samples[i].1.push(b - a);
+                }
             }
         }
         eprint!(".");
     }
     eprintln!();
     Ok(samples)
+}
+
+fn cpu_in(procs: &[(Peer, Option<Proc>)]) -> impl Fn(Peer) -> Option<f64> + '_ {
+    move |peer| {
+        procs
+            .iter()
+            .find(|(p, _)| *p == peer)
+            // socat's per-connection children count only once reaped: no figure.
+            .filter(|(p, _)| *p != Peer::Socat)
+            .and_then(|(_, proc)| proc.as_ref()?.cpu_secs())
+    }
 }
 
 /// Starts the peers that stand between the client and `sink`.
@@ -248,7 +265,7 @@ fn start_peers(
         .iter()
         .map(|&peer| {
             let proc = match peer {
-                Peer::Direct | Peer::Decompress => None,
+                Peer::Direct | Peer::Decompress | Peer::DirectRewritten => None,
                 Peer::Buildgate => {
                     Some(env.buildgate(&format!("unix://{}", sink.socket.display()), tag)?)
                 }
@@ -290,7 +307,7 @@ fn proxied_builds(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let samples = interleaved(config.runs, &peers, |peer| {
+    let samples = interleaved(config.runs, &peers, cpu_in(&procs), |peer| {
         if peer == Peer::Decompress {
             let data = compressed.clone().expect("workload 3 has compressed data");
             return runtime.block_on(decompress_only(data, decoded_len));
@@ -316,11 +333,12 @@ fn proxied_builds(
     let series = peers
         .iter()
         .zip(samples)
-        .map(|(&peer, samples)| Series {
+        .map(|(&peer, (samples, cpu))| Series {
             workload: tag.to_string(),
             label: label.to_string(),
             peer: peer.name().to_string(),
             samples,
+            cpu,
             unit: Unit::Bytes(decoded_len),
         })
         .collect();
@@ -362,18 +380,19 @@ fn pings(env: &Env, config: &Config) -> io::Result<Vec<Series>> {
     eprintln!("bench: {label}");
     let sink = env.sink()?;
     let procs = start_peers(env, config, &sink, "w4")?;
-    let samples = interleaved(config.runs, &config.peers, |peer| {
+    let samples = interleaved(config.runs, &config.peers, cpu_in(&procs), |peer| {
         Ok(client::pings(socket_of(&procs, &sink, peer), n)?.as_secs_f64())
     })?;
     Ok(config
         .peers
         .iter()
         .zip(samples)
-        .map(|(&peer, samples)| Series {
+        .map(|(&peer, (samples, cpu))| Series {
             workload: "w4".to_string(),
             label: label.clone(),
             peer: peer.name().to_string(),
             samples,
+            cpu,
             unit: Unit::Requests(u64::from(n)),
         })
         .collect())
@@ -401,25 +420,31 @@ fn docker_builds(env: &Env, config: &Config) -> io::Result<Vec<Series>> {
     let label = format!("W5 docker build, {} MiB context, real dockerd", len / MIB);
     eprintln!("bench: {label}");
     let gateway = env.buildgate(host, "w5")?;
-    let peers = [Peer::Direct, Peer::Buildgate];
+    // The Dockerfile the gateway makes of ours and the label it sets, sent directly, to
+    // show what its extra LABEL steps cost the daemon apart from the gateway itself.
+    let rewritten = buildgate::dockerfile::rewrite(workloads::DOCKERFILE, "owner", "bench")
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    std::fs::write(context.join("Dockerfile.rewritten"), &rewritten.dockerfile)?;
+    let peers = [Peer::Direct, Peer::Buildgate, Peer::DirectRewritten];
+    let procs = [(Peer::Buildgate, Some(gateway))];
+    let gateway = procs[0].1.as_ref().expect("just started");
     let tag = "buildgate-bench-w5:latest";
-    let samples = interleaved(config.runs, &peers, |peer| {
+    let samples = interleaved(config.runs, &peers, cpu_in(&procs), |peer| {
         let via = match peer {
             Peer::Buildgate => format!("unix://{}", gateway.socket.display()),
             _ => host.clone(),
         };
+        // The gateway also sets `labels=`, which makes the daemon add a LABEL step.
+        let (dockerfile, labels) = match peer {
+            Peer::DirectRewritten => ("Dockerfile.rewritten", &["--label", "owner=bench"][..]),
+            _ => ("Dockerfile", &[][..]),
+        };
         let start = Instant::now();
         let out = Command::new("docker")
-            .args([
-                "-H",
-                &via,
-                "build",
-                "-q",
-                "--no-cache",
-                "--force-rm",
-                "-t",
-                tag,
-            ])
+            .args(["-H", &via, "build", "-q", "--no-cache", "--force-rm"])
+            .args(labels)
+            .args(["-t", tag, "-f"])
+            .arg(context.join(dockerfile))
             .arg(&context)
             .env("DOCKER_BUILDKIT", "0")
             .stdin(Stdio::null())
@@ -452,11 +477,12 @@ fn docker_builds(env: &Env, config: &Config) -> io::Result<Vec<Series>> {
     Ok(peers
         .iter()
         .zip(samples)
-        .map(|(&peer, samples)| Series {
+        .map(|(&peer, (samples, cpu))| Series {
             workload: "w5".to_string(),
             label: label.clone(),
             peer: peer.name().to_string(),
             samples,
+            cpu,
             unit: Unit::Bytes(len),
         })
         .collect())

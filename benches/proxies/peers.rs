@@ -19,6 +19,9 @@ pub enum Peer {
     Socat,
     /// Workload 3 only: the gateway's decoder alone, in this process, no sockets.
     Decompress,
+    /// Workload 5 only: direct, with the Dockerfile and `labels=` the gateway would have
+    /// sent (extra LABEL steps), to tell the gateway's cost from its labels' cost.
+    DirectRewritten,
 }
 
 impl Peer {
@@ -29,6 +32,7 @@ impl Peer {
             Peer::Haproxy => "haproxy",
             Peer::Socat => "socat",
             Peer::Decompress => "plain decompression",
+            Peer::DirectRewritten => "direct, gateway's Dockerfile and labels",
         }
     }
 
@@ -57,6 +61,24 @@ impl Proc {
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
+impl Proc {
+    /// CPU seconds (user + system, its reaped children included) used so far.
+    pub fn cpu_secs(&self) -> Option<f64> {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        // utime, stime, cutime, cstime are fields 14 to 17; fields[0] is field 3.
+        let ticks: u64 = fields
+            .get(11..15)?
+            .iter()
+            .filter_map(|f| f.parse::<u64>().ok())
+            .sum();
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        Some(ticks as f64 / hz.max(1) as f64)
     }
 }
 

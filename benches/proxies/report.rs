@@ -24,6 +24,8 @@ pub struct Series {
     pub peer: String,
     /// Seconds per run.
     pub samples: Vec<f64>,
+    /// CPU seconds the peer's process used per run (empty for peers without one).
+    pub cpu: Vec<f64>,
     pub unit: Unit,
 }
 
@@ -140,9 +142,16 @@ impl Report {
         if let Ok(at) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
             println!("- finished at unix time {}", at.as_secs());
         }
+        println!(
+            "- rate: context bytes (decoded, for W3) over the median time; proxy CPU: user+system \
+             CPU seconds of the proxy process per run (median; 10 ms ticks), which load on the \
+             machine disturbs far less than wall time"
+        );
         println!();
-        println!("| workload | peer | median | min | max | rate | time vs direct |");
-        println!("|---|---|---:|---:|---:|---:|---:|");
+        println!(
+            "| workload | peer | median | min | max | rate | time vs direct | proxy CPU per run |"
+        );
+        println!("|---|---|---:|---:|---:|---:|---:|---:|");
         let mut last = String::new();
         for s in &self.series {
             let label = if s.label == last {
@@ -161,8 +170,13 @@ impl Report {
             let vs = self
                 .ratio(&s.workload, &s.peer, "direct")
                 .map_or("".into(), |r| format!("{r:.2}x"));
+            let cpu = if s.cpu.is_empty() {
+                String::new()
+            } else {
+                secs(median(&s.cpu))
+            };
             println!(
-                "| {label} | {} | {} | {} | {} | {rate} | {vs} |",
+                "| {label} | {} | {} | {} | {} | {rate} | {vs} | {cpu} |",
                 s.peer,
                 secs(m),
                 secs(min),
@@ -230,6 +244,13 @@ impl Report {
             r,
             "<= 1.05".into(),
             le(r, 1.05),
+        ));
+        let r = self.ratio("w5", "buildgate", Peer::DirectRewritten.name());
+        rows.push((
+            "W5 buildgate / direct with the gateway's Dockerfile and labels (info)".into(),
+            r,
+            "-".into(),
+            None,
         ));
         let w1 = self
             .memory
