@@ -32,7 +32,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-COMMAND="$(env | grep -E '^(BUILDGATE_BENCH_[A-Z_]+|BUILDGATE_TEST_DOCKER_HOST)=' | sort | tr '\n' ' ')scripts/bench.sh${*:+ $*}"
+SETTINGS=$(env | grep -E '^(BUILDGATE_BENCH_[A-Z_]+|BUILDGATE_TEST_DOCKER_HOST)=' | sort | tr '\n' ' ' || true)
+COMMAND="${SETTINGS}scripts/bench.sh${*:+ $*}"
 export BUILDGATE_TEST_DIR=${BUILDGATE_TEST_DIR:-/tmp/buildgate-test}
 
 step() { echo "==> $*" >&2; }
