@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -40,7 +40,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::access_log::{Direction, Metered, RequestLog};
 use crate::context::{self, Walk};
-use crate::decompress::{self, Compression, Limited, TarStream};
+use crate::decompress::{self, Compression, TarStream};
 use crate::dockerfile;
 use crate::error::{ApiError, Body, BoxError, boxed};
 use crate::passthrough::{send_failed, strip_hop_by_hop, unreachable};
@@ -64,6 +64,9 @@ const READ_CHUNK: usize = 256 * 1024;
 /// Headers and small file bodies are batched into frames of about this size, so a
 /// context of 100,000 tiny files is not 200,000 channel messages.
 const FLUSH_AT: usize = 128 * 1024;
+/// File data at least this large goes out as its own frame, a slice of the chunk it
+/// arrived in, instead of being copied into the batch.
+const OWN_FRAME_AT: usize = 8 * 1024;
 /// Frames in flight between the pipeline and hyper: the whole of the gateway's
 /// buffering of a context, whatever its size.
 const FRAMES_IN_FLIGHT: usize = 4;
@@ -246,14 +249,11 @@ async fn pipeline<B>(
         .into_data_stream()
         .map_err(|e| io::Error::other(e.into()));
     let result = async {
-        let (compression, reader) = decompress::open(stream)
+        let opened = decompress::open(stream)
             .await
             .map_err(|e| ApiError::bad_request(format!("cannot read the build context: {e}")))?;
-        let reader: TarStream = match job.limits.max_context_size {
-            Some(limit) => Box::pin(Limited::new(reader, limit)),
-            None => reader,
-        };
-        rewrite_context(reader, compression, &tx, &job).await
+        let source = Source::new(opened, job.limits.max_context_size);
+        rewrite_context(source, &tx, &job).await
     }
     .await;
     // The archive is complete, but the upload is not over until the client's body has
@@ -261,7 +261,7 @@ async fn pipeline<B>(
     // untar helper flushes stdin), so a body that breaks off here must reach it as a
     // broken upload, never as a clean end.
     let result = match result {
-        Ok(mut reader) => drain(&mut reader, &tx).await,
+        Ok(mut source) => drain(&mut source, &tx).await,
         Err(err) => Err(err),
     };
     match result {
@@ -280,27 +280,106 @@ async fn pipeline<B>(
 /// Reads and drops what the client sends after its end-of-archive (tar writers pad
 /// to a 10 KiB record), until the body ends. More than [`MAX_TRAILING`] bytes is not
 /// padding, and a read error means the upload broke off: both refuse the build.
-async fn drain(reader: &mut TarStream, tx: &mpsc::Sender<Msg>) -> Result<(), ApiError> {
-    let mut sink = vec![0u8; 64 * 1024];
+async fn drain(source: &mut Source, tx: &mpsc::Sender<Msg>) -> Result<(), ApiError> {
     let mut total = 0u64;
     loop {
-        let n = tokio::select! {
-            read = reader.read(&mut sink) => read.map_err(|e| {
-                ApiError::bad_request(format!(
+        let chunk = tokio::select! {
+            chunk = source.next() => chunk.map_err(|e| match e {
+                SourceError::Read(e) => ApiError::bad_request(format!(
                     "the build context upload broke off after the end of the tar archive: {e}"
-                ))
+                )),
+                other => other.into_api(source.compression),
             })?,
             () = tx.closed() => return Err(upstream_gone()),
         };
-        if n == 0 {
+        let Some(chunk) = chunk else {
             return Ok(());
-        }
-        total += n as u64;
+        };
+        total += chunk.len() as u64;
         if total > MAX_TRAILING {
             return Err(ApiError::bad_request(format!(
                 "the build context has more than {MAX_TRAILING} bytes after the end of its tar archive; send only the archive"
             )));
         }
+    }
+}
+
+/// Where the tar stream comes from: the body's own chunks (plain tar, no copy) or a
+/// decoder's output. Also where `--max-context-size` is enforced, on decoded bytes, so
+/// it stops decompression bombs as well as large uploads.
+struct Source {
+    kind: SourceKind,
+    compression: Compression,
+    limit: Option<u64>,
+    seen: u64,
+}
+
+enum SourceKind {
+    Plain(decompress::Chunks),
+    Decoded(TarStream, BytesMut),
+}
+
+/// Why the tar stream stopped early.
+enum SourceError {
+    Read(io::Error),
+    TooLarge(u64),
+}
+
+impl SourceError {
+    fn into_api(self, compression: Compression) -> ApiError {
+        match self {
+            SourceError::TooLarge(limit) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the decompressed build context is larger than the limit of {limit} bytes; raise --max-context-size or send a smaller context"
+                ),
+            ),
+            SourceError::Read(e) if compression == Compression::None => {
+                ApiError::bad_request(format!("the build context upload broke off: {e}"))
+            }
+            SourceError::Read(e) => ApiError::bad_request(format!(
+                "cannot decompress the {compression} build context: {e}"
+            )),
+        }
+    }
+}
+
+impl Source {
+    fn new(opened: decompress::Opened, limit: Option<u64>) -> Self {
+        let (kind, compression) = match opened {
+            decompress::Opened::Plain(chunks) => (SourceKind::Plain(chunks), Compression::None),
+            decompress::Opened::Compressed(compression, reader) => {
+                (SourceKind::Decoded(reader, BytesMut::new()), compression)
+            }
+        };
+        Self {
+            kind,
+            compression,
+            limit,
+            seen: 0,
+        }
+    }
+
+    /// The next piece of tar, or `None` at a clean end of the body.
+    async fn next(&mut self) -> Result<Option<Bytes>, SourceError> {
+        let chunk = match &mut self.kind {
+            SourceKind::Plain(chunks) => match chunks.next().await {
+                None => None,
+                Some(chunk) => Some(chunk.map_err(SourceError::Read)?),
+            },
+            SourceKind::Decoded(reader, buf) => {
+                buf.reserve(READ_CHUNK);
+                let n = reader.read_buf(buf).await.map_err(SourceError::Read)?;
+                (n > 0).then(|| buf.split().freeze())
+            }
+        };
+        if let (Some(chunk), Some(limit)) = (&chunk, self.limit) {
+            self.seen += chunk.len() as u64;
+            if self.seen > limit {
+                return Err(SourceError::TooLarge(limit));
+            }
+        }
+        Ok(chunk)
     }
 }
 
@@ -319,17 +398,16 @@ fn tar_err(e: TarError) -> ApiError {
 
 /// The stages proper. Returns the reader so that trailing bytes can be drained.
 async fn rewrite_context(
-    mut reader: TarStream,
-    compression: Compression,
+    mut source: Source,
     tx: &mpsc::Sender<Msg>,
     job: &Job,
-) -> Result<TarStream, ApiError> {
+) -> Result<Source, ApiError> {
     let context_err =
         |e: &dyn std::fmt::Display| ApiError::bad_request(format!("build context: {e}"));
     let mut tar = Reader::new(job.limits.tar);
     let mut walk =
         Walk::new(job.dockerfile_param.as_deref(), job.limits.walk).map_err(|e| context_err(&e))?;
-    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut input = Bytes::new();
     let mut out = BytesMut::with_capacity(FLUSH_AT * 2);
     writer::write_header(&writer::first_entry(), &mut out).map_err(|e| context_err(&e))?;
 
@@ -350,7 +428,7 @@ async fn rewrite_context(
                     walk.data(&data).map_err(|e| context_err(&e))?;
                 }
                 remaining = remaining.saturating_sub(data.len() as u64);
-                if data.len() >= FLUSH_AT {
+                if data.len() >= OWN_FRAME_AT {
                     flush(&mut out, tx).await?;
                     send(tx, data).await?;
                 } else {
@@ -362,14 +440,16 @@ async fn rewrite_context(
             }
             Some(Event::EndOfArchive) => break,
             None => {
-                input.reserve(READ_CHUNK);
-                let n = tokio::select! {
-                    read = reader.read_buf(&mut input) => read.map_err(|e| read_error(e, compression))?,
+                let next = tokio::select! {
+                    next = source.next() => next.map_err(|e| e.into_api(source.compression))?,
                     () = tx.closed() => return Err(upstream_gone()),
                 };
-                if n == 0 {
-                    tar.finish().map_err(tar_err)?;
-                    break;
+                match next {
+                    Some(chunk) => input = chunk,
+                    None => {
+                        tar.finish().map_err(tar_err)?;
+                        break;
+                    }
                 }
                 continue;
             }
@@ -400,25 +480,8 @@ async fn rewrite_context(
     out.extend_from_slice(writer::padding(entry.size));
     out.extend_from_slice(&writer::END_OF_ARCHIVE);
     flush(&mut out, tx).await?;
-    tracing::debug!(stages = rewritten.stages, %compression, "build context rewritten");
-    Ok(reader)
-}
-
-fn read_error(err: io::Error, compression: Compression) -> ApiError {
-    if err.to_string().contains("larger than the limit") {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("{err}; raise --max-context-size or send a smaller context"),
-        );
-    }
-    match compression {
-        Compression::None => {
-            ApiError::bad_request(format!("the build context upload broke off: {err}"))
-        }
-        other => ApiError::bad_request(format!(
-            "cannot decompress the {other} build context: {err}"
-        )),
-    }
+    tracing::debug!(stages = rewritten.stages, compression = %source.compression, "build context rewritten");
+    Ok(source)
 }
 
 fn upstream_gone() -> ApiError {

@@ -10,12 +10,11 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use async_compression::tokio::bufread::{BzDecoder, GzipDecoder, XzDecoder, ZstdDecoder};
 use bytes::Bytes;
-use futures_util::Stream;
-use tokio::io::{AsyncRead, AsyncReadExt, BufReader, ReadBuf};
+use futures_util::{Stream, StreamExt};
+use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
 use tokio_util::io::StreamReader;
 
 /// The compression of a context, as found by its first bytes.
@@ -64,15 +63,27 @@ pub fn detect(prefix: &[u8]) -> Compression {
     Compression::None
 }
 
-/// A plain tar stream.
+/// A decoded tar stream.
 pub type TarStream = Pin<Box<dyn AsyncRead + Send>>;
+
+/// The body's own chunks, when there was nothing to decode.
+pub type Chunks = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// What a context body turned out to be.
+pub enum Opened {
+    /// Plain tar. The body's chunks are handed on as they are, so the tar reader can
+    /// slice file bodies out of them without copying a byte.
+    Plain(Chunks),
+    /// Compressed; the reader yields the decoded tar.
+    Compressed(Compression, TarStream),
+}
 
 /// Read buffer for the compressed side; large reads keep the decoders in their fast
 /// paths.
 const DECODER_BUF: usize = 128 * 1024;
 
-/// Sniffs the body and returns its compression and a reader of the decoded tar stream.
-pub async fn open<S>(body: S) -> io::Result<(Compression, TarStream)>
+/// Sniffs the body and returns how to read its tar stream.
+pub async fn open<S>(body: S) -> io::Result<Opened>
 where
     S: Stream<Item = io::Result<Bytes>> + Send + 'static,
 {
@@ -89,89 +100,32 @@ where
         prefix.extend_from_slice(&byte[..n]);
     }
     let compression = detect(&prefix);
-    let joined = std::io::Cursor::new(prefix).chain(raw);
-    let stream: TarStream = match compression {
-        Compression::None => Box::pin(joined),
-        Compression::Gzip => {
-            let mut decoder = GzipDecoder::new(BufReader::with_capacity(DECODER_BUF, joined));
+    macro_rules! decoded {
+        ($decoder:ident) => {{
+            let joined = std::io::Cursor::new(prefix).chain(raw);
+            let mut decoder = $decoder::new(BufReader::with_capacity(DECODER_BUF, joined));
             decoder.multiple_members(true);
-            Box::pin(decoder)
+            let stream: TarStream = Box::pin(decoder);
+            stream
+        }};
+    }
+    let stream = match compression {
+        Compression::None => {
+            let (rest, partial) = raw.into_inner_with_chunk();
+            let head = [Bytes::from(prefix), partial.unwrap_or_default()]
+                .into_iter()
+                .filter(|chunk| !chunk.is_empty())
+                .map(Ok);
+            return Ok(Opened::Plain(Box::pin(
+                futures_util::stream::iter(head).chain(rest),
+            )));
         }
-        Compression::Bzip2 => {
-            let mut decoder = BzDecoder::new(BufReader::with_capacity(DECODER_BUF, joined));
-            decoder.multiple_members(true);
-            Box::pin(decoder)
-        }
-        Compression::Xz => {
-            let mut decoder = XzDecoder::new(BufReader::with_capacity(DECODER_BUF, joined));
-            decoder.multiple_members(true);
-            Box::pin(decoder)
-        }
-        Compression::Zstd => {
-            let mut decoder = ZstdDecoder::new(BufReader::with_capacity(DECODER_BUF, joined));
-            decoder.multiple_members(true);
-            Box::pin(decoder)
-        }
+        Compression::Gzip => decoded!(GzipDecoder),
+        Compression::Bzip2 => decoded!(BzDecoder),
+        Compression::Xz => decoded!(XzDecoder),
+        Compression::Zstd => decoded!(ZstdDecoder),
     };
-    Ok((compression, stream))
-}
-
-/// Caps how many decoded bytes a reader may yield, so a small compressed body cannot
-/// expand without bound (a decompression bomb) when the operator sets a limit.
-pub struct Limited<R> {
-    inner: R,
-    left: u64,
-    limit: u64,
-}
-
-impl<R> Limited<R> {
-    pub fn new(inner: R, limit: u64) -> Self {
-        Self {
-            inner,
-            left: limit,
-            limit,
-        }
-    }
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for Limited<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if self.left == 0 {
-            // At the limit: one more byte means the context is too large, EOF means it
-            // fitted exactly.
-            let mut probe = [0u8; 1];
-            let mut probe_buf = ReadBuf::new(&mut probe);
-            return match Pin::new(&mut self.inner).poll_read(cx, &mut probe_buf) {
-                Poll::Ready(Ok(())) if probe_buf.filled().is_empty() => Poll::Ready(Ok(())),
-                Poll::Ready(Ok(())) => Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "the decompressed build context is larger than the limit of {} bytes",
-                        self.limit
-                    ),
-                ))),
-                other => other,
-            };
-        }
-        let room = buf
-            .remaining()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let mut limited = buf.take(room);
-        let polled = Pin::new(&mut self.inner).poll_read(cx, &mut limited);
-        let n = limited.filled().len();
-        if let Poll::Ready(Ok(())) = polled {
-            // SAFETY: `limited` borrows `buf`'s unfilled part; the inner reader
-            // initialised and filled exactly `n` bytes of it.
-            unsafe { buf.assume_init(n) };
-            buf.advance(n);
-            self.left -= n as u64;
-        }
-        polled
-    }
+    Ok(Opened::Compressed(compression, stream))
 }
 
 #[cfg(test)]
@@ -208,10 +162,20 @@ mod tests {
     }
 
     async fn decode_all(body: Vec<u8>, chunk: usize) -> io::Result<(Compression, Vec<u8>)> {
-        let (compression, mut reader) = open(chunked(body, chunk)).await?;
-        let mut out = Vec::new();
-        reader.read_to_end(&mut out).await?;
-        Ok((compression, out))
+        match open(chunked(body, chunk)).await? {
+            Opened::Plain(mut chunks) => {
+                let mut out = Vec::new();
+                while let Some(piece) = chunks.next().await {
+                    out.extend_from_slice(&piece?);
+                }
+                Ok((Compression::None, out))
+            }
+            Opened::Compressed(compression, mut reader) => {
+                let mut out = Vec::new();
+                reader.read_to_end(&mut out).await?;
+                Ok((compression, out))
+            }
+        }
     }
 
     const ALL: [Compression; 5] = [
@@ -281,17 +245,5 @@ mod tests {
             0x1F, 0x8B, 0x08, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
         ];
         assert!(decode_all(garbage, 100).await.is_err());
-    }
-
-    #[tokio::test]
-    async fn limit_stops_a_bomb() {
-        let body = encode(Compression::Gzip, &vec![0u8; 10 << 20]).await;
-        assert!(body.len() < 64 << 10);
-        let (_, reader) = open(chunked(body, 4096)).await.unwrap();
-        let mut limited = Limited::new(reader, 1 << 20);
-        let mut out = Vec::new();
-        let err = limited.read_to_end(&mut out).await.unwrap_err();
-        assert!(err.to_string().contains("larger than the limit"));
-        assert!(out.len() <= 1 << 20);
     }
 }

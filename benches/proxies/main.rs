@@ -354,7 +354,11 @@ async fn decompress_only(data: Bytes, expect: u64) -> io::Result<f64> {
         .step_by(64 << 10)
         .map(|at| Ok(data.slice(at..(at + (64 << 10)).min(data.len()))))
         .collect();
-    let (_, mut reader) = buildgate::decompress::open(futures_util::stream::iter(chunks)).await?;
+    let buildgate::decompress::Opened::Compressed(_, mut reader) =
+        buildgate::decompress::open(futures_util::stream::iter(chunks)).await?
+    else {
+        return Err(io::Error::other("the workload 3 context is not compressed"));
+    };
     let mut buf = bytes::BytesMut::with_capacity(256 << 10);
     let mut total = 0u64;
     loop {

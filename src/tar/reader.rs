@@ -31,6 +31,35 @@ pub const MAX_ID: u64 = u32::MAX as u64 - 1;
 /// its padding must still fit one.
 pub const MAX_SIZE: u64 = i64::MAX as u64 - BLOCK as u64;
 
+/// What the reader consumes. A `Bytes` chunk straight from the network is read
+/// without a copy (file bodies come out as slices of it); a `BytesMut` suits callers
+/// that assemble their input, such as a decoder's output buffer. Either way the input
+/// must be contiguous, which both are.
+pub trait Input: Buf {
+    /// Splits off the first `n` bytes without copying.
+    fn take(&mut self, n: usize) -> Bytes;
+    /// Drops everything left.
+    fn discard(&mut self);
+}
+
+impl Input for Bytes {
+    fn take(&mut self, n: usize) -> Bytes {
+        self.split_to(n)
+    }
+    fn discard(&mut self) {
+        self.clear();
+    }
+}
+
+impl Input for BytesMut {
+    fn take(&mut self, n: usize) -> Bytes {
+        self.split_to(n).freeze()
+    }
+    fn discard(&mut self) {
+        self.clear();
+    }
+}
+
 /// Limits on what the reader buffers or lets through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -239,7 +268,7 @@ impl Reader {
     /// needed. `Ok(None)` always means `buf` was fully consumed: partial headers are
     /// kept inside the reader, so [`Reader::finish`] can tell a clean end from a cut.
     /// Data events hand out file bodies zero-copy, as large as available.
-    pub fn next_event(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, TarError> {
+    pub fn next_event<I: Input>(&mut self, buf: &mut I) -> Result<Option<Event>, TarError> {
         match self.step(buf) {
             Ok(ev) => Ok(ev),
             Err(e) => {
@@ -268,29 +297,30 @@ impl Reader {
         })
     }
 
-    fn step(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, TarError> {
+    fn step<I: Input>(&mut self, buf: &mut I) -> Result<Option<Event>, TarError> {
         loop {
             match &mut self.state {
                 State::Failed(e) => return Err(e.clone()),
                 State::Done => {
-                    buf.clear();
+                    buf.discard();
                     return Ok(Some(Event::EndOfArchive));
                 }
                 State::Data { remaining, pad } => {
-                    if buf.is_empty() {
+                    if !buf.has_remaining() {
                         return Ok(None);
                     }
-                    let n = usize::try_from(*remaining).map_or(buf.len(), |r| r.min(buf.len()));
+                    let n = usize::try_from(*remaining)
+                        .map_or(buf.remaining(), |r| r.min(buf.remaining()));
                     *remaining -= n as u64;
                     self.offset += n as u64;
-                    let chunk = buf.split_to(n).freeze();
+                    let chunk = buf.take(n);
                     if *remaining == 0 {
                         self.state = after_body(*pad);
                     }
                     return Ok(Some(Event::Data(chunk)));
                 }
                 State::Padding { remaining } => {
-                    let n = (*remaining).min(buf.len());
+                    let n = (*remaining).min(buf.remaining());
                     buf.advance(n);
                     *remaining -= n;
                     self.offset += n as u64;
@@ -304,8 +334,8 @@ impl Reader {
                     remaining,
                     pad,
                 } => {
-                    let n = (*remaining).min(buf.len());
-                    self.special.extend_from_slice(&buf[..n]);
+                    let n = (*remaining).min(buf.remaining());
+                    self.special.extend_from_slice(&buf.chunk()[..n]);
                     buf.advance(n);
                     *remaining -= n;
                     self.offset += n as u64;
@@ -317,8 +347,8 @@ impl Reader {
                     self.finish_special(kind)?;
                 }
                 State::Header | State::SecondZero => {
-                    let n = (BLOCK - self.fill).min(buf.len());
-                    self.block[self.fill..self.fill + n].copy_from_slice(&buf[..n]);
+                    let n = (BLOCK - self.fill).min(buf.remaining());
+                    self.block[self.fill..self.fill + n].copy_from_slice(&buf.chunk()[..n]);
                     buf.advance(n);
                     self.fill += n;
                     self.offset += n as u64;
