@@ -54,7 +54,10 @@ fi
 # ---------------------------------------------------------------- 2. build
 step "cargo build --release; cargo bench --no-run"
 cargo build --release --bin buildgate
+# Cargo lists every artifact it built (the gateway binary too, in no fixed order):
+# take the executable of the `proxies` bench target itself.
 HARNESS=$(cargo bench --no-run --bench proxies --message-format=json 2>/dev/null |
+    grep '"kind":\["bench"\]' | grep '"name":"proxies"' |
     sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
 [ -x "$HARNESS" ] || { echo "cannot find the built bench harness" >&2; exit 1; }
 export BUILDGATE_BIN=$PWD/target/release/buildgate

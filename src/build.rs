@@ -69,7 +69,7 @@ const FLUSH_AT: usize = 128 * 1024;
 const OWN_FRAME_AT: usize = 8 * 1024;
 /// Frames in flight between the pipeline and hyper: the whole of the gateway's
 /// buffering of a context, whatever its size.
-const FRAMES_IN_FLIGHT: usize = 4;
+const FRAMES_IN_FLIGHT: usize = 8;
 /// What the gateway still reads, and drops, after the client's end-of-archive: tar
 /// writers pad to a 10 KiB record, so anything near this size is not padding, and the
 /// build is refused rather than wait on an endless tail.

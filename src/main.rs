@@ -14,6 +14,7 @@ fn main() -> std::process::ExitCode {
         return buildgate::check::main(args);
     }
     init_logging(cli.log_format, &cli.log_level);
+    let threads = cli.threads;
     let config = match cli.into_config() {
         Ok(config) => config,
         Err(err) => {
@@ -21,7 +22,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if threads > 0 {
+        runtime.worker_threads(threads);
+    }
+    let runtime = match runtime.build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("buildgate: cannot start the runtime: {err}");
