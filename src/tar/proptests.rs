@@ -297,10 +297,10 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     // Offsets are fractions of the archive length, so they scale with it.
     let at = any::<usize>();
     prop_oneof![
-        4 => (at.clone(), any::<u8>(), any::<bool>())
+        4 => (at, any::<u8>(), any::<bool>())
             .prop_map(|(at, byte, reseal)| Mutation::Set { at, byte, reseal }),
         3 => (
-            at.clone(),
+            at,
             prop::sample::select(vec![
                 &b"0"[..], b"7777777", b"-1", b" ", b"\x80\0\0\0\0\0\0\x01", b"\xff\xff", b"x",
                 b"L", b"K", b"g", b"5", b"2", b"ustar\0", b"ustar  \0", b"100 path=a\n",
@@ -309,8 +309,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
             any::<bool>(),
         )
             .prop_map(|(at, text, reseal)| Mutation::Field { at, text, reseal }),
-        1 => at.clone().prop_map(|at| Mutation::Truncate { at }),
-        1 => (at.clone(), prop::collection::vec(any::<u8>(), 1..600))
+        1 => at.prop_map(|at| Mutation::Truncate { at }),
+        1 => (at, prop::collection::vec(any::<u8>(), 1..600))
             .prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
         1 => (at, 1usize..1100).prop_map(|(at, len)| Mutation::Remove { at, len }),
     ]
