@@ -16,6 +16,9 @@
 #                   The code under test is safe Rust: ASan adds little but ~2x slowdown.
 #   FUZZ_TIMEOUT    libFuzzer -timeout per input, seconds (default 10).
 #   FUZZ_ARGS       extra libFuzzer flags, e.g. "-max_len=65536 -jobs=2 -workers=2".
+#   FUZZ_TARGET_DIR where the instrumented build goes (default fuzz/target). Point it
+#                   outside the clone (e.g. $BUILDGATE_TEST_DIR/fuzz-target) so a fresh
+#                   checkout on the same machine does not rebuild every dependency.
 #   CARGO_FUZZ_VERSION  the cargo-fuzz installed when it is missing (default 0.13.2).
 set -euo pipefail
 
@@ -25,6 +28,8 @@ SECS=${1:-30}
 SANITIZER=${FUZZ_SANITIZER:-none}
 TIMEOUT=${FUZZ_TIMEOUT:-10}
 CARGO_FUZZ_VERSION=${CARGO_FUZZ_VERSION:-0.13.2}
+build_args=(--sanitizer "$SANITIZER")
+[ -n "${FUZZ_TARGET_DIR:-}" ] && build_args+=(--target-dir "$FUZZ_TARGET_DIR")
 export RUSTC_BOOTSTRAP=1
 
 step() { echo "==> $*" >&2; }
@@ -41,12 +46,12 @@ else
 fi
 
 step "cargo fuzz build (sanitizer: $SANITIZER)"
-(cd fuzz && cargo fuzz build --sanitizer "$SANITIZER" 2>&1 | tail -n 3) ||
+(cd fuzz && cargo fuzz build "${build_args[@]}" 2>&1 | tail -n 3) ||
     { echo "fuzz build failed" >&2; exit 1; }
 
 failed=()
 for t in "${targets[@]}"; do
-    corpus=fuzz/corpus/$t
+    corpus=$PWD/fuzz/corpus/$t
     mkdir -p "$corpus" "fuzz/artifacts/$t"
     seeds=()
     [ -d "testdata/fuzz/$t" ] && seeds+=("$PWD/testdata/fuzz/$t")
@@ -57,7 +62,7 @@ for t in "${targets[@]}"; do
     step "fuzzing $t for ${SECS}s"
     log=fuzz/artifacts/$t/last-run.log
     # shellcheck disable=SC2086 # FUZZ_ARGS is a list of flags
-    if (cd fuzz && cargo fuzz run --sanitizer "$SANITIZER" "$t" "$PWD/../$corpus" "${seeds[@]}" -- \
+    if (cd fuzz && cargo fuzz run "${build_args[@]}" "$t" "$corpus" "${seeds[@]}" -- \
         -max_total_time="$SECS" -timeout="$TIMEOUT" -rss_limit_mb=2048 -print_final_stats=1 \
         ${FUZZ_ARGS:-}) >"$log" 2>&1; then
         grep -E '^(Done|stat::number_of_executed_units|stat::new_units_added)' "$log" | tr '\n' ' ' >&2
@@ -70,7 +75,7 @@ for t in "${targets[@]}"; do
         if [ -n "${artifact:-}" ]; then
             case $artifact in /*) ;; *) artifact=$PWD/fuzz/${artifact#./} ;; esac
             echo "!!! artifact: $artifact" >&2
-            echo "!!! replay:   (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer $SANITIZER $t $artifact)" >&2
+            echo "!!! replay:   (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run ${build_args[*]} $t $artifact)" >&2
         fi
     fi
 done
