@@ -833,6 +833,10 @@ fn parse_words(rest: &str, escape: char) -> Vec<String> {
 }
 
 #[cfg(test)]
+#[path = "dockerfile_proptests.rs"]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::path::{Path, PathBuf};

@@ -421,6 +421,10 @@ pub(crate) fn go_query_escape(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[path = "query_proptests.rs"]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

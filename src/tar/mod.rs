@@ -5,6 +5,8 @@
 //! [`Entry`], decides about it, and writes a new header from that value, so the daemon
 //! can only ever see what the gateway itself understood.
 
+#[cfg(test)]
+mod proptests;
 pub mod reader;
 pub mod writer;
 
