@@ -8,8 +8,8 @@
 #    set and answers, else the private dockerd under $BUILDGATE_TEST_DIR (started here if
 #    it is not running, and stopped again at exit; see scripts/dockerd.sh);
 # 3. makes the test base image buildgate-test/busybox:latest there (scripts/base-image.sh);
-# 4. runs cargo fmt --check, cargo clippy -D warnings, cargo test, and cargo bench --no-run
-#    when there are benches.
+# 4. runs cargo fmt --check, cargo clippy -D warnings, cargo test, every fuzz target for
+#    $BUILDGATE_FUZZ_SECONDS (default 20) seconds, and cargo bench --no-run.
 #
 # Safe to re-run. Under CI=true an end-to-end test that finds no daemon fails rather than
 # skips (tests/common/mod.rs), so a broken step 2 cannot pass as green.
@@ -125,6 +125,9 @@ step "cargo clippy"
 cargo clippy --all-targets -- -D warnings
 step "cargo test"
 cargo test
+step "fuzzing every target briefly (scripts/fuzz.sh; run it longer by hand)"
+FUZZ_TARGET_DIR=${FUZZ_TARGET_DIR:-$BUILDGATE_TEST_DIR/fuzz-target} \
+    scripts/fuzz.sh "${BUILDGATE_FUZZ_SECONDS:-20}"
 if compgen -G 'benches/*.rs' >/dev/null || grep -q '^\[\[bench\]\]' Cargo.toml; then
     step "cargo bench --no-run"
     cargo bench --no-run
