@@ -60,6 +60,24 @@ unmount_leftovers() {
     done
 }
 
+# A dockerd that was killed (at the end of a session, say) leaves its containerd's
+# pidfile behind, and often the containerd itself, dying or a zombie where PID 1 does
+# not reap. The next dockerd would find that pid, wait for it to answer, and give up.
+# End such a containerd if it is still ours and alive, and drop the pidfile.
+clear_orphaned_containerd() {
+    local pidfile=$DIR/exec/containerd/containerd.pid cpid
+    [ -f "$pidfile" ] || return 0
+    cpid=$(cat "$pidfile" 2>/dev/null || true)
+    if [ -n "$cpid" ] && tr '\0' ' ' <"/proc/$cpid/cmdline" 2>/dev/null | grep -q -- "$DIR/"; then
+        if ! grep -q ') Z ' "/proc/$cpid/stat" 2>/dev/null; then
+            log "ending containerd $cpid left by a dockerd that is gone"
+            kill -9 "$cpid" 2>/dev/null || true
+            sleep 0.5
+        fi
+    fi
+    rm -f "$pidfile"
+}
+
 try_start() {
     local driver=$1 pid i
     : >"$LOG"
@@ -108,6 +126,7 @@ start() {
     # A dockerd that is ours but not answering (wedged), or leftovers of a killed one.
     stop >/dev/null 2>&1 || true
     rm -f "$SOCK" "$PIDFILE"
+    clear_orphaned_containerd
     local drivers=${BUILDGATE_DOCKERD_STORAGE_DRIVER:-}
     if [ -z "$drivers" ]; then
         if [ -f "$DIR/driver" ]; then drivers=$(cat "$DIR/driver"); else drivers="overlay2 vfs"; fi
