@@ -27,7 +27,9 @@ SOCK=$DIR/docker.sock
 PIDFILE=$DIR/dockerd.pid
 LOG=$DIR/dockerd.log
 HOST="unix://$SOCK"
-START_TIMEOUT=${BUILDGATE_DOCKERD_START_TIMEOUT:-60}
+# A daemon restarted after a crash first cleans up the containers it lost, which took
+# two minutes here after a session ended with containers running.
+START_TIMEOUT=${BUILDGATE_DOCKERD_START_TIMEOUT:-300}
 
 log() { echo "dockerd.sh: $*" >&2; }
 
