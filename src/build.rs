@@ -125,7 +125,7 @@ async fn start(
     };
     let policy: &Policy = &gateway.policy;
     let query = BuildQuery::parse(req.uri().query(), policy)
-        .map_err(|e| ApiError::new(status(e.status), e.message))?;
+        .map_err(|e| ApiError::with_code(e.status, e.message))?;
     let dockerfile_name = random_dockerfile_name()?;
     let path = crate::route::upstream_build_path(req.uri());
     let uri = format!("{path}?{}", query.to_upstream(&dockerfile_name));
@@ -187,10 +187,6 @@ async fn start(
             _permit: permit,
         }),
     ))
-}
-
-fn status(code: u16) -> StatusCode {
-    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 /// Only what the daemon needs for a build; in particular no `Content-Encoding` or

@@ -452,9 +452,9 @@ pub fn main(args: CheckArgs) -> ExitCode {
         }
     };
     let shown = address.to_string();
-    // The same bound for the answer as for the connection, so `check` never hangs on
-    // a daemon that accepts and then says nothing.
-    let upstream = Upstream::new(address, args.connect_timeout, Some(args.connect_timeout));
+    // No response timeout here: `get` bounds each whole exchange (answer and body)
+    // with --connect-timeout itself, so check never hangs on a silent daemon.
+    let upstream = Upstream::new(address, args.connect_timeout, None);
     let probe = runtime.block_on(probe(&upstream, args.connect_timeout));
     let report = assess(&shown, &probe);
     print!("{}", report.render());

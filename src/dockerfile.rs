@@ -1176,31 +1176,7 @@ mod tests {
         } else {
             '\\'
         };
-        let mut out = Vec::new();
-        let mut cur: Option<String> = None;
-        for raw in src.split('\n') {
-            let raw = raw.strip_suffix('\r').unwrap_or(raw);
-            let trimmed = raw.trim_start();
-            if cur.is_none() && (trimmed.is_empty() || trimmed.starts_with('#')) {
-                continue;
-            }
-            if cur.is_some() && (trimmed.is_empty() || trimmed.starts_with('#')) {
-                continue;
-            }
-            let piece = if cur.is_none() { trimmed } else { raw };
-            let body = piece.trim_end_matches([' ', '\t']);
-            let cont = body.ends_with(esc) && !body[..body.len() - 1].ends_with(esc);
-            let text = if cont { &body[..body.len() - 1] } else { piece };
-            let mut line = cur.take().unwrap_or_default();
-            line.push_str(text);
-            if cont {
-                cur = Some(line);
-            } else {
-                out.push(line);
-            }
-        }
-        out.extend(cur);
-        out
+        super::proptests::logical_lines(src, esc)
     }
 
     fn first_word_lower(line: &str) -> String {

@@ -49,7 +49,7 @@ fn simple(src: &str) -> Option<char> {
 /// Logical lines the plain way: comment and blank lines skipped (inside
 /// continuations too), a trailing unescaped token plus blanks continues the line,
 /// pieces joined with nothing in between.
-fn logical_lines(src: &str, esc: char) -> Vec<String> {
+pub(super) fn logical_lines(src: &str, esc: char) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur: Option<String> = None;
     for raw in src.split('\n') {

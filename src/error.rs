@@ -56,6 +56,15 @@ impl ApiError {
         Self { status, message }
     }
 
+    /// For the stages that report a bare status code (route, query); a code that is
+    /// not a valid status becomes 400, since those stages only refuse client input.
+    pub fn with_code(code: u16, message: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+            message,
+        )
+    }
+
     pub fn bad_request(message: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }

@@ -367,7 +367,7 @@ pub async fn handle(
         }
     });
     let response = match route {
-        Err(err) => ApiError::new(status(err.status), err.message).into_response(),
+        Err(err) => ApiError::with_code(err.status, err.message).into_response(),
         Ok(Route::BuildKit) => refuse_buildkit(req).await,
         Ok(Route::Ping) => {
             let mut response =
@@ -389,20 +389,12 @@ pub async fn handle(
     Ok(response)
 }
 
-fn status(code: u16) -> StatusCode {
-    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
-}
-
 /// BuildKit runs its own gRPC protocol over an `h2c` upgrade (`/session`, `/grpc`); the
 /// gateway cannot see or label what it builds, so every such request is refused.
 fn asks_for_h2c(headers: &http::HeaderMap) -> bool {
     passthrough::wants_upgrade(headers)
-        && headers
-            .get_all(http::header::UPGRADE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|p| p.trim().to_ascii_lowercase().starts_with("h2c"))
+        && passthrough::header_tokens(headers, http::header::UPGRADE)
+            .any(|p| p.to_ascii_lowercase().starts_with("h2c"))
 }
 
 /// Refuses a BuildKit request. Nothing of it ever reaches the daemon.
