@@ -16,16 +16,22 @@
 //! random name, then its own end-of-archive. The daemon therefore builds the Dockerfile
 //! the gateway rewrote, whatever else the archive contains.
 //!
+//! One task does all of it: the pipeline runs inside the upstream request body, and the
+//! upstream connection is driven by the request's own future and then by the response
+//! body, so each chunk goes from the client's socket to the daemon's without being
+//! handed to another task (and so, often, to another worker thread) on the way.
+//!
 //! Fail closed: any error after the first byte went upstream turns the upstream body
 //! into an error, which makes hyper abort the request mid-chunk. The daemon sees a
 //! broken upload and builds nothing; it cannot mistake a cut-off context for a
 //! complete one, because the last thing it would need, the Dockerfile it was told to
 //! use, only exists at the very end.
 
-use std::future::Future;
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -36,7 +42,7 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::io::AsyncReadExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::access_log::{Direction, Metered, RequestLog};
 use crate::context::{self, Walk};
@@ -49,6 +55,7 @@ use crate::server::Gateway;
 use crate::tar::reader::{self as tar_reader, Event, Reader, TarError};
 use crate::tar::writer;
 use crate::tar::{Entry, Kind};
+use crate::upstream::Driver;
 
 /// Limits a build is held to.
 #[derive(Debug, Clone)]
@@ -62,25 +69,15 @@ pub struct BuildLimits {
 /// Bytes read from the decoder at a time.
 const READ_CHUNK: usize = 256 * 1024;
 /// Headers and small file bodies are batched into frames of about this size, so a
-/// context of 100,000 tiny files is not 200,000 channel messages.
+/// context of 100,000 tiny files is not 200,000 frames.
 const FLUSH_AT: usize = 128 * 1024;
 /// File data at least this large goes out as its own frame, a slice of the chunk it
 /// arrived in, instead of being copied into the batch.
 const OWN_FRAME_AT: usize = 8 * 1024;
-/// Frames in flight between the pipeline and hyper: the whole of the gateway's
-/// buffering of a context, whatever its size.
-const FRAMES_IN_FLIGHT: usize = 8;
 /// What the gateway still reads, and drops, after the client's end-of-archive: tar
 /// writers pad to a 10 KiB record, so anything near this size is not padding, and the
 /// build is refused rather than wait on an endless tail.
 const MAX_TRAILING: u64 = 1 << 20;
-
-/// What the pipeline sends towards the daemon.
-enum Msg {
-    Data(Bytes),
-    /// The archive is complete; end the upstream body cleanly.
-    Done,
-}
 
 /// Handles one build request end to end.
 pub async fn handle(
@@ -134,8 +131,8 @@ async fn start(
     let headers = upstream_headers(&parts.headers);
     let body = Metered::new(body, log.clone(), Direction::In);
 
-    let (tx, rx) = mpsc::channel(FRAMES_IN_FLIGHT);
     let (done_tx, done_rx) = oneshot::channel();
+    let outbox = Outbox::default();
     let job = Job {
         dockerfile_param: query.dockerfile().map(str::to_string),
         dockerfile_name,
@@ -143,11 +140,11 @@ async fn start(
         owner: policy.owner.clone(),
         limits: gateway.build_limits.clone(),
     };
-    tokio::spawn(pipeline(body, tx, done_tx, job));
-
     let mut request = Request::new(boxed(UpstreamBody {
-        rx,
-        finished: false,
+        pipeline: Mutex::new(Box::pin(pipeline(body, outbox.clone(), job))),
+        outbox,
+        done: Some(done_tx),
+        state: State::Running,
     }));
     *request.method_mut() = Method::POST;
     *request.uri_mut() = uri.parse().map_err(|_| {
@@ -159,13 +156,25 @@ async fn start(
     *request.headers_mut() = headers;
 
     let upstream = &gateway.upstream;
-    let mut sender = upstream
-        .connect()
+    let (mut sender, driver) = upstream
+        .connect_driven()
         .await
         .map_err(|e| unreachable(upstream, &e))?;
-    let response = match upstream.send(&mut sender, request).await {
+    let mut driver = Some(driver);
+    let sent = {
+        let mut send = std::pin::pin!(upstream.send(&mut sender, request));
+        poll_fn(|cx| {
+            drive(&mut driver, cx);
+            send.as_mut().poll(cx)
+        })
+        .await
+    };
+    let response = match sent {
         Ok(response) => response,
         Err(err) => {
+            // Dropping the connection drops the upload with it, so the pipeline has
+            // either reported already or never will.
+            drop(driver);
             // Most often the pipeline refused the context and aborted the upload; its
             // reason is the one the user needs.
             return Err(match done_rx.await {
@@ -175,6 +184,7 @@ async fn start(
         }
     };
     log.set_status(response.status());
+    let succeeded = response.status().is_success();
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let body = Metered::new(body, log, Direction::Out);
@@ -182,6 +192,8 @@ async fn start(
         parts,
         boxed(Reported {
             inner: body,
+            driver,
+            succeeded,
             done: Some(done_rx),
             tail: None,
             _permit: permit,
@@ -232,12 +244,21 @@ struct Job {
     limits: BuildLimits,
 }
 
-async fn pipeline<B>(
-    body: B,
-    tx: mpsc::Sender<Msg>,
-    done: oneshot::Sender<Result<(), ApiError>>,
-    job: Job,
-) where
+/// Polls the upstream connection, if it is still open; see [`Upstream::connect_driven`].
+///
+/// [`Upstream::connect_driven`]: crate::upstream::Upstream::connect_driven
+fn drive(driver: &mut Option<Driver>, cx: &mut Context<'_>) {
+    if let Some(running) = driver
+        && running.poll(cx).is_ready()
+    {
+        *driver = None;
+    }
+}
+
+/// Reads the client's context and puts the rewritten one into `outbox`. Runs inside the
+/// upstream body ([`UpstreamBody`]); its result says whether the archive is complete.
+async fn pipeline<B>(body: B, outbox: Outbox, job: Job) -> Result<(), ApiError>
+where
     B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
@@ -249,45 +270,28 @@ async fn pipeline<B>(
             .await
             .map_err(|e| ApiError::bad_request(format!("cannot read the build context: {e}")))?;
         let source = Source::new(opened, job.limits.max_context_size);
-        rewrite_context(source, &tx, &job).await
+        rewrite_context(source, &outbox, &job).await
     }
     .await;
     // The archive is complete, but the upload is not over until the client's body has
     // ended cleanly: dockerd reads its context to EOF after the end-of-archive (its
     // untar helper flushes stdin), so a body that breaks off here must reach it as a
     // broken upload, never as a clean end.
-    let result = match result {
-        Ok(mut source) => drain(&mut source, &tx).await,
-        Err(err) => Err(err),
-    };
-    match result {
-        Ok(()) => {
-            let _ = tx.send(Msg::Done).await;
-            let _ = done.send(Ok(()));
-        }
-        Err(err) => {
-            // Dropping the sender without `Done` is what aborts the upstream body.
-            drop(tx);
-            let _ = done.send(Err(err));
-        }
-    }
+    drain(&mut result?).await
 }
 
 /// Reads and drops what the client sends after its end-of-archive (tar writers pad
 /// to a 10 KiB record), until the body ends. More than [`MAX_TRAILING`] bytes is not
 /// padding, and a read error means the upload broke off: both refuse the build.
-async fn drain(source: &mut Source, tx: &mpsc::Sender<Msg>) -> Result<(), ApiError> {
+async fn drain(source: &mut Source) -> Result<(), ApiError> {
     let mut total = 0u64;
     loop {
-        let chunk = tokio::select! {
-            chunk = source.next() => chunk.map_err(|e| match e {
-                SourceError::Read(e) => ApiError::bad_request(format!(
-                    "the build context upload broke off after the end of the tar archive: {e}"
-                )),
-                other => other.into_api(source.compression),
-            })?,
-            () = tx.closed() => return Err(upstream_gone()),
-        };
+        let chunk = source.next().await.map_err(|e| match e {
+            SourceError::Read(e) => ApiError::bad_request(format!(
+                "the build context upload broke off after the end of the tar archive: {e}"
+            )),
+            other => other.into_api(source.compression),
+        })?;
         let Some(chunk) = chunk else {
             return Ok(());
         };
@@ -395,7 +399,7 @@ fn tar_err(e: TarError) -> ApiError {
 /// The stages proper. Returns the reader so that trailing bytes can be drained.
 async fn rewrite_context(
     mut source: Source,
-    tx: &mpsc::Sender<Msg>,
+    outbox: &Outbox,
     job: &Job,
 ) -> Result<Source, ApiError> {
     let context_err =
@@ -425,8 +429,8 @@ async fn rewrite_context(
                 }
                 remaining = remaining.saturating_sub(data.len() as u64);
                 if data.len() >= OWN_FRAME_AT {
-                    flush(&mut out, tx).await?;
-                    send(tx, data).await?;
+                    flush(&mut out, outbox).await;
+                    outbox.send(data).await;
                 } else {
                     out.extend_from_slice(&data);
                 }
@@ -436,10 +440,10 @@ async fn rewrite_context(
             }
             Some(Event::EndOfArchive) => break,
             None => {
-                let next = tokio::select! {
-                    next = source.next() => next.map_err(|e| e.into_api(source.compression))?,
-                    () = tx.closed() => return Err(upstream_gone()),
-                };
+                let next = source
+                    .next()
+                    .await
+                    .map_err(|e| e.into_api(source.compression))?;
                 match next {
                     Some(chunk) => input = chunk,
                     None => {
@@ -451,7 +455,7 @@ async fn rewrite_context(
             }
         }
         if out.len() >= FLUSH_AT {
-            flush(&mut out, tx).await?;
+            flush(&mut out, outbox).await;
         }
     }
 
@@ -475,7 +479,7 @@ async fn rewrite_context(
     out.extend_from_slice(&rewritten.dockerfile);
     out.extend_from_slice(writer::padding(entry.size));
     out.extend_from_slice(&writer::END_OF_ARCHIVE);
-    flush(&mut out, tx).await?;
+    flush(&mut out, outbox).await;
     tracing::debug!(stages = rewritten.stages, compression = %source.compression, "build context rewritten");
     Ok(source)
 }
@@ -487,22 +491,77 @@ fn upstream_gone() -> ApiError {
     )
 }
 
-async fn flush(out: &mut BytesMut, tx: &mpsc::Sender<Msg>) -> Result<(), ApiError> {
-    if out.is_empty() {
-        return Ok(());
+async fn flush(out: &mut BytesMut, outbox: &Outbox) {
+    if !out.is_empty() {
+        outbox.send(out.split().freeze()).await;
     }
-    send(tx, out.split().freeze()).await
 }
 
-async fn send(tx: &mpsc::Sender<Msg>, data: Bytes) -> Result<(), ApiError> {
-    tx.send(Msg::Data(data)).await.map_err(|_| upstream_gone())
+/// Where the pipeline leaves frames for the upstream body. Both run in the same task, so
+/// this is a hand-off slot, not a channel: [`Outbox::send`] leaves a frame and pauses
+/// the pipeline, and the body hands the frame to hyper before it polls the pipeline
+/// again. At most one frame waits here; hyper's own write buffer is the rest of the
+/// gateway's buffering of a context, whatever its size.
+#[derive(Clone, Default)]
+struct Outbox(Arc<Mutex<VecDeque<Bytes>>>);
+
+impl Outbox {
+    async fn send(&self, data: Bytes) {
+        self.frames().push_back(data);
+        // Pending without a waker is right here: the body polls the pipeline again
+        // as soon as hyper has taken the frame, which is what resumes it.
+        let mut paused = false;
+        poll_fn(|_| {
+            if paused {
+                Poll::Ready(())
+            } else {
+                paused = true;
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    fn take(&self) -> Option<Bytes> {
+        self.frames().pop_front()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.frames().is_empty()
+    }
+
+    fn frames(&self) -> std::sync::MutexGuard<'_, VecDeque<Bytes>> {
+        // Never contended (one task); a poisoned lock still holds whole frames.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
-/// The upstream request body: the pipeline's frames, and an error (which aborts the
-/// upload) if the pipeline stops without saying the archive is complete.
+/// Where the upstream body is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    /// The archive is complete and was handed over: the body ends cleanly.
+    Finished,
+    /// The pipeline refused the context: the body is an error, however often polled.
+    Failed,
+}
+
+/// [`pipeline`], boxed: its future type cannot be named.
+type Pipeline = Pin<Box<dyn Future<Output = Result<(), ApiError>> + Send>>;
+
+/// The upstream request body. It runs the pipeline, so the rewriting happens when, and
+/// only as fast as, hyper can write to the daemon. It ends cleanly only if the pipeline
+/// says the archive is complete; a refusal is an error, which aborts the upload; and if
+/// the body is dropped first (the daemon went away), the pipeline is dropped with it.
 struct UpstreamBody {
-    rx: mpsc::Receiver<Msg>,
-    finished: bool,
+    /// In a `Mutex` only to make the body `Sync`; reached through `&mut`, never locked.
+    pipeline: Mutex<Pipeline>,
+    outbox: Outbox,
+    /// Tells the request handler, and then the response body, how the pipeline ended.
+    done: Option<oneshot::Sender<Result<(), ApiError>>>,
+    state: State,
 }
 
 impl HttpBody for UpstreamBody {
@@ -513,25 +572,43 @@ impl HttpBody for UpstreamBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if self.finished {
-            return Poll::Ready(None);
-        }
-        match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(Msg::Data(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
-            Poll::Ready(Some(Msg::Done)) => {
-                self.finished = true;
-                Poll::Ready(None)
+        loop {
+            match self.state {
+                State::Failed => {
+                    return Poll::Ready(Some(Err("build context refused; upload aborted".into())));
+                }
+                State::Finished | State::Running => {}
             }
-            Poll::Ready(None) => {
-                self.finished = true;
-                Poll::Ready(Some(Err("build context refused; upload aborted".into())))
+            if let Some(data) = self.outbox.take() {
+                return Poll::Ready(Some(Ok(Frame::data(data))));
             }
-            Poll::Pending => Poll::Pending,
+            if self.state == State::Finished {
+                return Poll::Ready(None);
+            }
+            let pipeline = match self.pipeline.get_mut() {
+                Ok(pipeline) => pipeline,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            match pipeline.as_mut().poll(cx) {
+                // Waiting for the client (its body registered the waker), or paused
+                // after leaving a frame, which the next turn hands over.
+                Poll::Pending if self.outbox.is_empty() => return Poll::Pending,
+                Poll::Pending => {}
+                Poll::Ready(result) => {
+                    self.state = match result {
+                        Ok(()) => State::Finished,
+                        Err(_) => State::Failed,
+                    };
+                    if let Some(done) = self.done.take() {
+                        let _ = done.send(result);
+                    }
+                }
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.finished
+        self.state == State::Finished && self.outbox.is_empty()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -548,6 +625,12 @@ impl HttpBody for UpstreamBody {
 /// some clients read as success.
 struct Reported<B> {
     inner: B,
+    /// The upstream connection, which also carries the upload: polled first, always.
+    driver: Option<Driver>,
+    /// Whether the daemon answered with success: only then could a client mistake a
+    /// broken-off build for a good one (and only then is the body a JSON stream that a
+    /// line can be added to).
+    succeeded: bool,
     done: Option<oneshot::Receiver<Result<(), ApiError>>>,
     tail: Option<Bytes>,
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -565,6 +648,7 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        drive(&mut self.driver, cx);
         if self.done.is_some() {
             match Pin::new(&mut self.inner).poll_frame(cx) {
                 Poll::Ready(None) => {}
@@ -586,7 +670,13 @@ where
                 Poll::Ready(outcome) => outcome,
             };
             self.done = None;
-            if let Ok(Err(err)) = outcome {
+            let failure = match outcome {
+                Ok(Ok(())) => None,
+                Ok(Err(err)) => Some(err),
+                // The connection closed before the upload was complete.
+                Err(_) => Some(upstream_gone()),
+            };
+            if let Some(err) = failure.filter(|_| self.succeeded) {
                 self.tail = Some(Bytes::from(err.stream_line()));
             }
         }

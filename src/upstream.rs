@@ -14,7 +14,9 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::config::Address;
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -65,6 +67,18 @@ impl Upstream {
     /// is spawned; it ends when the sender is dropped and the last response is done, or
     /// after an upgrade's I/O is released.
     pub async fn connect(&self) -> io::Result<Sender> {
+        let (sender, driver) = self.connect_driven().await?;
+        tokio::spawn(driver);
+        Ok(sender)
+    }
+
+    /// Like [`Upstream::connect`], but the connection is driven by whoever polls the
+    /// returned [`Driver`] instead of a task of its own. A build polls it from its own
+    /// request and response futures, so the bytes of a build go client socket →
+    /// pipeline → daemon socket in one task, with no hand-over between worker threads
+    /// for each frame. (Measured: the hand-overs, not the parsing, were most of the
+    /// gateway's cost on large contexts.)
+    pub async fn connect_driven(&self) -> io::Result<(Sender, Driver)> {
         let connect = async {
             match &self.address {
                 Address::Unix(path) => handshake(UnixStream::connect(path).await?).await,
@@ -180,7 +194,33 @@ impl http_body::Body for EndSignal {
     }
 }
 
-async fn handshake<S>(stream: S) -> io::Result<Sender>
+/// What keeps one upstream connection going: reads the daemon's responses, writes the
+/// request bodies. Ends when the connection does; errors are logged, because the request
+/// or response they broke reports them to its own caller.
+///
+/// The future sits in a `Mutex` only so that bodies holding it may be `Sync` as hyper's
+/// boxed bodies must be; it is only ever reached through `&mut`, so never locked.
+pub struct Driver(Mutex<Pin<Box<dyn Future<Output = ()> + Send>>>);
+
+impl Driver {
+    /// Polls the connection: `Ready` once it has closed.
+    pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.0.get_mut() {
+            Ok(connection) => connection.as_mut().poll(cx),
+            Err(poisoned) => poisoned.into_inner().as_mut().poll(cx),
+        }
+    }
+}
+
+impl Future for Driver {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Driver::poll(self.get_mut(), cx)
+    }
+}
+
+async fn handshake<S>(stream: S) -> io::Result<(Sender, Driver)>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -188,12 +228,12 @@ where
         .handshake(TokioIo::new(stream))
         .await
         .map_err(io::Error::other)?;
-    tokio::spawn(async move {
+    let driver = Driver(Mutex::new(Box::pin(async move {
         if let Err(err) = connection.with_upgrades().await {
             tracing::debug!(error = %err, "upstream connection ended with an error");
         }
-    });
-    Ok(sender)
+    })));
+    Ok((sender, driver))
 }
 
 #[cfg(test)]
