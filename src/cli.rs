@@ -123,9 +123,9 @@ pub struct Cli {
     #[arg(long, env = "BUILDGATE_ALLOW_HOST_NETWORK")]
     pub allow_host_network: bool,
 
-    /// Worker threads; 0 for one per CPU. A gateway that serves one CI job spends
-    /// much of its time handing data between threads, and 1 thread costs about a fifth
-    /// less CPU per byte built (see the README's benchmarks).
+    /// Worker threads; 0 for one per CPU. Each client connection is served by one
+    /// worker from start to end, so a build never pays for hand-overs between threads;
+    /// more workers serve more concurrent builds and requests in parallel.
     #[arg(long, env = "BUILDGATE_THREADS", default_value = "0")]
     pub threads: usize,
 
@@ -249,6 +249,7 @@ impl Cli {
             shutdown_grace: self.shutdown_grace,
             header_read_timeout: self.header_read_timeout,
             connect_timeout: self.connect_timeout,
+            threads: self.threads,
         })
     }
 }

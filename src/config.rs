@@ -160,6 +160,8 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// How long to wait for the daemon to accept a connection.
     pub connect_timeout: Duration,
+    /// Worker threads serving connections; 0 for one per CPU.
+    pub threads: usize,
 }
 
 #[cfg(test)]

@@ -13,17 +13,19 @@
 //! Requests flow one way, top to bottom:
 //!
 //! ```text
-//! main.rs ─► cli ─► config ─► server ─► route ─┬─► build ─► query
-//!                                               │           decompress
-//!                                               │           tar::reader ─► context ─► dockerfile
-//!                                               │           tar::writer ─► upstream
-//!                                               ├─► (refused: BuildKit, malformed targets)
-//!                                               └─► passthrough ─► upstream
+//! main.rs ─► cli ─► config ─► server ─► workers ─► route ─┬─► build ─► query
+//!                                                          │           decompress
+//!                                                          │           tar::reader ─► context ─► dockerfile
+//!                                                          │           tar::writer ─► upstream
+//!                                                          ├─► (refused: BuildKit, malformed targets)
+//!                                                          └─► passthrough ─► upstream
 //! ```
 //!
 //! - [`cli`], [`config`]: flags and environment, validated once at start.
 //! - [`server`]: listeners (unix, TCP), connections, graceful shutdown; hands each
 //!   request to [`route`] and then to [`build`] or [`passthrough`].
+//! - [`workers`]: one single-threaded runtime per worker thread; each connection, and
+//!   everything it starts, runs on one of them from start to end.
 //! - [`route`]: decodes and classifies the request path the way Go's `net/http` and
 //!   gorilla/mux route it inside dockerd.
 //! - [`passthrough`]: streams everything that is not a build both ways, splices
@@ -57,3 +59,4 @@ pub mod route;
 pub mod server;
 pub mod tar;
 pub mod upstream;
+pub mod workers;

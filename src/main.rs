@@ -14,7 +14,6 @@ fn main() -> std::process::ExitCode {
         return buildgate::check::main(args);
     }
     init_logging(cli.log_format, &cli.log_level);
-    let threads = cli.threads;
     let config = match cli.into_config() {
         Ok(config) => config,
         Err(err) => {
@@ -22,12 +21,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
-    if threads > 0 {
-        runtime.worker_threads(threads);
-    }
-    let runtime = match runtime.build() {
+    // Only accepting and signals run here; connections run on the worker threads
+    // (`buildgate::workers`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("buildgate: cannot start the runtime: {err}");

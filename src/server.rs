@@ -2,13 +2,15 @@
 //!
 //! The gateway listens where a CI job expects `docker.sock` (and optionally on TCP),
 //! serves HTTP/1.1 with upgrades on every connection, and hands each request to
-//! [`handle`]. On SIGINT or SIGTERM it stops accepting, removes its socket files so
+//! [`handle`]. Connections are accepted here and served on the worker threads of
+//! [`crate::workers`]. On SIGINT or SIGTERM it stops accepting, removes its socket files so
 //! nobody connects to a dead gateway, lets in-flight requests finish within the grace
 //! period, and then exits.
 
 use std::convert::Infallible;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 
 use http::{HeaderValue, Request, Response, StatusCode};
@@ -28,6 +30,7 @@ use crate::query::Policy;
 use crate::route::{self, Route};
 use crate::tar::reader as tar_reader;
 use crate::upstream::Upstream;
+use crate::workers::Workers;
 
 /// The most hyper may buffer per client connection; see [`serve_connection`].
 const READ_BUF_MAX: usize = 1 << 20;
@@ -228,6 +231,11 @@ pub async fn serve(
             }
         }
     }
+    let workers = Arc::new(
+        Workers::start(gateway.config.threads)
+            .map_err(|e| format!("cannot start the worker threads: {e}"))?,
+    );
+    tracing::debug!(threads = workers.len(), "workers started");
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection task holds a clone; when all are gone, `recv` returns None.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
@@ -238,22 +246,24 @@ pub async fn serve(
         let gateway = gateway.clone();
         let stop_rx = stop_rx.clone();
         let alive_tx = alive_tx.clone();
+        let workers = workers.clone();
         match listener {
             Listener::Unix(listener, path) => {
                 socket_paths.push(path);
                 accept_tasks.push(tokio::spawn(async move {
-                    accept_loop(stop_rx, alive_tx, gateway, || async {
-                        listener.accept().await.map(|(s, _)| s)
+                    accept_loop(stop_rx, alive_tx, gateway, &workers, || async {
+                        let (stream, _) = listener.accept().await?;
+                        stream.into_std().map(Accepted::Unix)
                     })
                     .await
                 }));
             }
             Listener::Tcp(listener) => {
                 accept_tasks.push(tokio::spawn(async move {
-                    accept_loop(stop_rx, alive_tx, gateway, || async {
+                    accept_loop(stop_rx, alive_tx, gateway, &workers, || async {
                         let (stream, _) = listener.accept().await?;
                         stream.set_nodelay(true)?;
-                        Ok(stream)
+                        stream.into_std().map(Accepted::Tcp)
                     })
                     .await
                 }));
@@ -283,15 +293,42 @@ pub async fn serve(
     result
 }
 
-async fn accept_loop<S, F, Fut>(
+/// An accepted connection on its way to a worker. It travels as a std socket, detached
+/// from the accepting thread's I/O driver, and is adopted by the worker's, so that its
+/// readiness events wake the worker directly.
+enum Accepted {
+    Unix(std::os::unix::net::UnixStream),
+    Tcp(std::net::TcpStream),
+}
+
+impl Accepted {
+    async fn serve(self, gateway: Arc<Gateway>, stop_rx: watch::Receiver<bool>) {
+        let adopted = match self {
+            Accepted::Unix(stream) => tokio::net::UnixStream::from_std(stream)
+                .map(|stream| Box::pin(serve_connection(stream, gateway, stop_rx)) as _),
+            Accepted::Tcp(stream) => tokio::net::TcpStream::from_std(stream)
+                .map(|stream| Box::pin(serve_connection(stream, gateway, stop_rx)) as _),
+        };
+        let connection: Pin<Box<dyn Future<Output = ()> + Send>> = match adopted {
+            Ok(connection) => connection,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot adopt an accepted connection");
+                return;
+            }
+        };
+        connection.await;
+    }
+}
+
+async fn accept_loop<F, Fut>(
     mut stop_rx: watch::Receiver<bool>,
     alive_tx: mpsc::Sender<()>,
     gateway: Arc<Gateway>,
+    workers: &Workers,
     accept: F,
 ) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     F: Fn() -> Fut,
-    Fut: Future<Output = std::io::Result<S>>,
+    Fut: Future<Output = std::io::Result<Accepted>>,
 {
     loop {
         let stream = tokio::select! {
@@ -309,8 +346,8 @@ async fn accept_loop<S, F, Fut>(
         let gateway = gateway.clone();
         let stop_rx = stop_rx.clone();
         let alive_tx = alive_tx.clone();
-        tokio::spawn(async move {
-            serve_connection(stream, gateway, stop_rx).await;
+        workers.spawn(move || async move {
+            stream.serve(gateway, stop_rx).await;
             drop(alive_tx);
         });
     }

@@ -1,0 +1,213 @@
+//! Worker threads: each client connection lives on one thread for its whole life.
+//!
+//! A build moves every byte of its context from the client's socket through the
+//! pipeline to the daemon's socket. On tokio's work-stealing runtime the tasks and I/O
+//! events of one build kept moving between worker threads, and the gateway spent more
+//! CPU waking threads (futexes, context switches) than parsing: on a 1 GiB context a
+//! second worker thread made the gateway use about a third more CPU and run slower
+//! than with one (see the README's benchmarks). So the gateway runs one single-threaded
+//! runtime per worker thread, gives each accepted connection to the least busy worker,
+//! and everything that connection starts (its daemon connections, its upgrade splices)
+//! stays on that thread. Several builds still use several cores.
+//!
+//! The price is that a worker's connections share its thread: a connection that keeps
+//! it busy (a bzip2 context decodes at a few tens of MB/s) slows the others on the same
+//! worker. tokio's cooperative budget makes every task yield regularly, so they are
+//! slowed, not stalled; and new connections go to the workers with the fewest.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+use tokio::runtime::{Builder, Handle};
+use tokio::sync::oneshot;
+
+/// The pool. Dropping it stops the workers; connections still open are cut.
+pub struct Workers {
+    workers: Vec<Worker>,
+    /// Where the search for the least busy worker starts, so ties go round-robin.
+    next: AtomicUsize,
+}
+
+struct Worker {
+    handle: Handle,
+    /// Connections running on this worker.
+    load: Arc<AtomicUsize>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Starts `threads` workers; 0 means one per CPU.
+    pub fn start(threads: usize) -> io::Result<Workers> {
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let mut workers = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let runtime = Builder::new_current_thread().enable_all().build()?;
+            let handle = runtime.handle().clone();
+            let (stop, stopped) = oneshot::channel::<()>();
+            let thread = std::thread::Builder::new()
+                .name(format!("buildgate-worker-{i}"))
+                .spawn(move || {
+                    // Runs the worker's tasks until told to stop (or the pool is gone);
+                    // dropping the runtime then drops whatever is still running.
+                    runtime.block_on(async move {
+                        let _ = stopped.await;
+                    });
+                })?;
+            workers.push(Worker {
+                handle,
+                load: Arc::new(AtomicUsize::new(0)),
+                stop: Some(stop),
+                thread: Some(thread),
+            });
+        }
+        Ok(Workers {
+            workers,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// How many worker threads there are.
+    pub fn len(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Never true: a pool has at least one worker.
+    pub fn is_empty(&self) -> bool {
+        self.workers.is_empty()
+    }
+
+    /// Runs `connection` to completion on the least busy worker. It is made on that
+    /// worker (`make` runs there), so sockets it creates or adopts register with that
+    /// worker's I/O driver, not with the caller's.
+    pub fn spawn<M, F>(&self, make: M)
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let n = self.workers.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let Some(worker) = (0..n)
+            .map(|k| &self.workers[(start + k) % n])
+            .min_by_key(|w| w.load.load(Ordering::Relaxed))
+        else {
+            return;
+        };
+        let load = Load::new(worker.load.clone());
+        worker.handle.spawn(async move {
+            let _load = load;
+            make().await;
+        });
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for worker in &mut self.workers {
+            if let Some(stop) = worker.stop.take() {
+                let _ = stop.send(());
+            }
+        }
+        for worker in &mut self.workers {
+            if let Some(thread) = worker.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// One connection counted against its worker while it lives.
+struct Load(Arc<AtomicUsize>);
+
+impl Load {
+    fn new(counter: Arc<AtomicUsize>) -> Load {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Load(counter)
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// Each connection runs on one worker thread from start to end, even across awaits
+    /// that park it, and concurrent connections are spread over the workers.
+    #[test]
+    fn connections_stay_on_one_thread_and_spread() {
+        let workers = Workers::start(3).unwrap();
+        assert_eq!(workers.len(), 3);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let (release_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+        for _ in 0..6 {
+            let seen = seen.clone();
+            let done_tx = done_tx.clone();
+            let mut release = release_tx.subscribe();
+            workers.spawn(move || async move {
+                let first = std::thread::current().id();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let _ = release.recv().await;
+                let last = std::thread::current().id();
+                seen.lock().unwrap().push((first, last));
+                done_tx.send(()).unwrap();
+            });
+        }
+        // All six are in flight at once before any is released.
+        std::thread::sleep(Duration::from_millis(100));
+        let busy: Vec<usize> = workers
+            .workers
+            .iter()
+            .map(|w| w.load.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(busy, vec![2, 2, 2], "least busy first");
+        release_tx.send(()).unwrap();
+        for _ in 0..6 {
+            done_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        }
+        let seen = seen.lock().unwrap();
+        assert!(seen.iter().all(|(first, last)| first == last));
+        let threads: HashSet<_> = seen.iter().map(|(first, _)| *first).collect();
+        assert_eq!(threads.len(), 3);
+        // Finished connections no longer count.
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            workers
+                .workers
+                .iter()
+                .all(|w| w.load.load(Ordering::Relaxed) == 0)
+        );
+    }
+
+    /// Dropping the pool stops its threads even while connections are still open.
+    #[test]
+    fn drop_cuts_open_connections() {
+        let workers = Workers::start(2).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        workers.spawn(move || async move {
+            let _tx = tx;
+            std::future::pending::<()>().await;
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        drop(workers);
+        // The task, and the sender it held, is gone.
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+        );
+    }
+}
