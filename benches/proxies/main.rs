@@ -142,6 +142,7 @@ fn run() -> io::Result<()> {
         run_dir,
         harness: std::env::current_exe()?,
         buildgate: PathBuf::from(env_or("BUILDGATE_BIN", env!("CARGO_BIN_EXE_buildgate"))),
+        baseline: std::env::var_os("BUILDGATE_BENCH_BASELINE").map(PathBuf::from),
         log_level: env_or("BUILDGATE_BENCH_LOG_LEVEL", "info"),
     };
     let mut report = report::Report::new(quick, runs, &dir, &config.peers);
@@ -269,6 +270,9 @@ fn start_peers(
                 Peer::Buildgate => {
                     Some(env.buildgate(&format!("unix://{}", sink.socket.display()), tag)?)
                 }
+                Peer::Baseline => {
+                    Some(env.baseline(&format!("unix://{}", sink.socket.display()), tag)?)
+                }
                 Peer::Haproxy => Some(env.haproxy(&sink.socket)?),
                 Peer::Socat => Some(env.socat(&sink.socket)?),
             };
@@ -316,7 +320,7 @@ fn proxied_builds(
         // The sink's count proves the whole context arrived: the gateway sends the
         // decoded tar plus its own entries, the others exactly what they got.
         match (peer, build.received) {
-            (Peer::Buildgate, Some(n)) if n + 1024 >= decoded_len => {}
+            (Peer::Buildgate | Peer::Baseline, Some(n)) if n + 1024 >= decoded_len => {}
             (_, Some(n)) if n == sent_len => {}
             (_, received) => {
                 return Err(io::Error::other(format!(

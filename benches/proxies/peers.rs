@@ -15,6 +15,9 @@ pub enum Peer {
     /// The client talks to the upstream itself.
     Direct,
     Buildgate,
+    /// Another build of the gateway (`BUILDGATE_BENCH_BASELINE`), to compare a change
+    /// with what it replaces in the same interleaved run.
+    Baseline,
     Haproxy,
     Socat,
     /// Workload 3 only: the gateway's decoder alone, in this process, no sockets.
@@ -29,6 +32,7 @@ impl Peer {
         match self {
             Peer::Direct => "direct",
             Peer::Buildgate => "buildgate",
+            Peer::Baseline => "baseline",
             Peer::Haproxy => "haproxy",
             Peer::Socat => "socat",
             Peer::Decompress => "plain decompression",
@@ -37,9 +41,15 @@ impl Peer {
     }
 
     pub fn parse(name: &str) -> Option<Peer> {
-        [Peer::Direct, Peer::Buildgate, Peer::Haproxy, Peer::Socat]
-            .into_iter()
-            .find(|p| p.name() == name)
+        [
+            Peer::Direct,
+            Peer::Buildgate,
+            Peer::Baseline,
+            Peer::Haproxy,
+            Peer::Socat,
+        ]
+        .into_iter()
+        .find(|p| p.name() == name)
     }
 }
 
@@ -145,6 +155,8 @@ pub struct Env {
     pub run_dir: PathBuf,
     pub harness: PathBuf,
     pub buildgate: PathBuf,
+    /// The gateway binary of the `baseline` peer.
+    pub baseline: Option<PathBuf>,
     pub log_level: String,
 }
 
@@ -159,8 +171,20 @@ impl Env {
     /// A fresh gateway (so its VmHWM covers one workload only) in front of `upstream`
     /// (`unix:///...`).
     pub fn buildgate(&self, upstream: &str, tag: &str) -> io::Result<Proc> {
+        self.gateway(&self.buildgate, upstream, tag)
+    }
+
+    /// Like [`Env::buildgate`], with the `baseline` peer's binary.
+    pub fn baseline(&self, upstream: &str, tag: &str) -> io::Result<Proc> {
+        let bin = self.baseline.as_ref().ok_or_else(|| {
+            io::Error::other("the baseline peer needs BUILDGATE_BENCH_BASELINE=<gateway binary>")
+        })?;
+        self.gateway(bin, upstream, &format!("baseline-{tag}"))
+    }
+
+    fn gateway(&self, bin: &Path, upstream: &str, tag: &str) -> io::Result<Proc> {
         let socket = self.run_dir.join(format!("buildgate-{tag}.sock"));
-        let mut command = Command::new(&self.buildgate);
+        let mut command = Command::new(bin);
         command
             .args(["--owner", "bench", "--listen"])
             .arg(format!("unix://{}", socket.display()))
