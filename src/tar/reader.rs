@@ -744,13 +744,7 @@ fn c_string(b: &[u8]) -> &[u8] {
 /// Go's `readHeader` for a non-zero block (including `getFormat`'s checksum check).
 fn parse_block(blk: &[u8; BLOCK]) -> Result<RawHeader, String> {
     let chksum = parse_octal(&blk[148..156]);
-    let (unsigned, signed) = blk
-        .iter()
-        .enumerate()
-        .fold((0i64, 0i64), |(u, s), (i, &c)| {
-            let c = if (148..156).contains(&i) { b' ' } else { c };
-            (u + i64::from(c), s + i64::from(c as i8))
-        });
+    let (unsigned, signed) = checksums(blk);
     match chksum {
         Some(v) if v == unsigned || v == signed => {}
         _ => return Err("header checksum mismatch (not a tar archive, or corrupted)".into()),
@@ -834,6 +828,20 @@ fn parse_block(blk: &[u8; BLOCK]) -> Result<RawHeader, String> {
         uname,
         gname,
     })
+}
+
+/// Go's `computeChecksum`: the unsigned and the signed byte sum of the header, with the
+/// checksum field counted as eight spaces. Plain sums over the two slices around the
+/// field, so the compiler vectorizes them: the former per-byte test for the field was a
+/// quarter of the CPU time spent on a context of small files.
+fn checksums(blk: &[u8; BLOCK]) -> (i64, i64) {
+    let spaces = 8 * i64::from(b' ');
+    let (mut unsigned, mut signed) = (spaces, spaces);
+    for part in [&blk[..148], &blk[156..]] {
+        unsigned += i64::from(part.iter().map(|&c| u32::from(c)).sum::<u32>());
+        signed += i64::from(part.iter().map(|&c| i32::from(c as i8)).sum::<i32>());
+    }
+    (unsigned, signed)
 }
 
 /// Go's `parseNumeric`: base-256 when the high bit is set, octal otherwise.
