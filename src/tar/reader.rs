@@ -870,20 +870,22 @@ fn parse_numeric(b: &[u8]) -> Option<i64> {
 }
 
 /// Go's `parseOctal`: trim spaces and NULs, cut at a NUL, then `strconv.ParseUint(_, 8, 64)`.
+/// Done in one pass, as it runs for eight fields of every header: after the leading
+/// padding come digits, which end at the end of the field, at a NUL (where Go cuts), or
+/// at a space that only padding follows (which Go trims).
 fn parse_octal(b: &[u8]) -> Option<i64> {
     let is_pad = |c: &u8| *c == b' ' || *c == 0;
-    let start = b.iter().position(|c| !is_pad(c)).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !is_pad(c)).map_or(start, |i| i + 1);
-    let t = c_string(&b[start..end]);
-    if t.is_empty() {
+    let Some(start) = b.iter().position(|c| !is_pad(c)) else {
         return Some(0);
-    }
+    };
     let mut x: u64 = 0;
-    for &c in t {
-        if !(b'0'..=b'7').contains(&c) {
-            return None;
+    for (i, &c) in b.iter().enumerate().skip(start) {
+        match c {
+            b'0'..=b'7' => x = x.checked_mul(8)?.checked_add(u64::from(c - b'0'))?,
+            0 => break,
+            b' ' if b[i..].iter().all(is_pad) => break,
+            _ => return None,
         }
-        x = x.checked_mul(8)?.checked_add(u64::from(c - b'0'))?;
     }
     // Go converts with int64(x); fields are at most 12 digits so this never wraps.
     i64::try_from(x).ok()
@@ -1684,6 +1686,49 @@ mod tests {
                 Entries(vec![("x", Regular, b"")]),
             ),
         ]
+    }
+
+    /// `parseOctal` transcribed step by step from Go, to check the one-pass version.
+    fn go_parse_octal(b: &[u8]) -> Option<i64> {
+        let is_pad = |c: &u8| *c == b' ' || *c == 0;
+        let start = b.iter().position(|c| !is_pad(c)).unwrap_or(b.len());
+        let end = b.iter().rposition(|c| !is_pad(c)).map_or(start, |i| i + 1);
+        let t = c_string(&b[start..end]);
+        if t.is_empty() {
+            return Some(0);
+        }
+        let mut x: u64 = 0;
+        for &c in t {
+            if !(b'0'..=b'7').contains(&c) {
+                return None;
+            }
+            x = x.checked_mul(8)?.checked_add(u64::from(c - b'0'))?;
+        }
+        // Go converts with int64(x); fields are at most 12 digits so this never wraps.
+        i64::try_from(x).ok()
+    }
+
+    #[test]
+    fn parse_octal_agrees_with_go_steps() {
+        const ALPHABET: [u8; 7] = [b'0', b'1', b'7', b'8', b' ', 0, b'x'];
+        let mut field = Vec::new();
+        for len in 0..=7u32 {
+            for mut n in 0..ALPHABET.len().pow(len) {
+                field.clear();
+                for _ in 0..len {
+                    field.push(ALPHABET[n % ALPHABET.len()]);
+                    n /= ALPHABET.len();
+                }
+                assert_eq!(parse_octal(&field), go_parse_octal(&field), "{field:?}");
+            }
+        }
+        for big in [
+            &b"77777777777777777777777"[..],
+            b"1777777777777777777777",
+            b"0777777777777777777777 ",
+        ] {
+            assert_eq!(parse_octal(big), go_parse_octal(big), "{big:?}");
+        }
     }
 
     #[test]
