@@ -3,6 +3,8 @@
 //! * `tar/*`: the tar reader plus writer, as the build pipeline drives them: the
 //!   archive is fed in 256 KiB reads, every entry's header is written afresh with
 //!   `write_header`, bodies pass through as the reader hands them out (zero-copy).
+//! * `walk/*`: the same plus the context walk (`context::Walk`), as
+//!   `build::rewrite_context` runs it: the whole per-entry path of a build.
 //! * `dockerfile/*`: the Dockerfile scanner and rewriter (`dockerfile::rewrite`).
 //!
 //! Run with `cargo bench --bench micro`; `scripts/bench.sh` runs it and prints these
@@ -13,6 +15,7 @@ use std::hint::black_box;
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
+use buildgate::context::{self, Walk};
 use buildgate::dockerfile;
 use buildgate::tar::reader::{Event, Limits, Reader};
 use buildgate::tar::writer::write_header;
@@ -43,16 +46,16 @@ fn ustar(name: &str, size: u64, kind: u8) -> [u8; 512] {
     h
 }
 
-/// An archive of `files` regular files of `size` bytes, ten to a directory.
-fn archive(files: usize, size: usize) -> Vec<u8> {
+/// An archive of `files` regular files of `size` bytes, `per_dir` to a directory.
+fn archive(files: usize, size: usize, per_dir: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(files * (size + 1024) + 4096);
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
     for i in 0..files {
-        if i % 10 == 0 {
-            out.extend_from_slice(&ustar(&format!("d{:05}/", i / 10), 0, b'5'));
+        if i % per_dir == 0 {
+            out.extend_from_slice(&ustar(&format!("d{:05}/", i / per_dir), 0, b'5'));
         }
         out.extend_from_slice(&ustar(
-            &format!("d{:05}/f{i:07}", i / 10),
+            &format!("d{:05}/f{i:07}", i / per_dir),
             size as u64,
             b'0',
         ));
@@ -73,18 +76,31 @@ fn archive(files: usize, size: usize) -> Vec<u8> {
     out
 }
 
-/// Reads `tar` the way the pipeline does and re-writes every header. Returns the
-/// bytes that would have gone upstream, so nothing is optimised away.
-fn read_and_rewrite(tar: &[u8]) -> u64 {
+/// Reads `tar` the way the pipeline does and re-writes every header; with `walk`, also
+/// applies every entry to it and hands it candidate data, as `build::rewrite_context`
+/// does. Returns the bytes that would have gone upstream (plus the Dockerfile's size),
+/// so nothing is optimised away.
+fn read_and_rewrite(tar: &[u8], mut walk: Option<Walk>) -> u64 {
     let mut reader = Reader::new(Limits::default());
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut out = BytesMut::with_capacity(256 * 1024);
     let mut sent = 0u64;
+    let mut capture = false;
     let mut chunks = tar.chunks(READ_CHUNK);
     loop {
         match reader.next_event(&mut input).expect("valid archive") {
-            Some(Event::Entry(entry)) => write_header(&entry, &mut out).expect("writable"),
-            Some(Event::Data(data)) => sent += data.len() as u64,
+            Some(Event::Entry(entry)) => {
+                if let Some(walk) = walk.as_mut() {
+                    capture = walk.entry(&entry).expect("valid context");
+                }
+                write_header(&entry, &mut out).expect("writable");
+            }
+            Some(Event::Data(data)) => {
+                if let Some(walk) = walk.as_mut().filter(|_| capture) {
+                    walk.data(&data).expect("candidate data");
+                }
+                sent += data.len() as u64;
+            }
             Some(Event::EndOfArchive) => break,
             None => match chunks.next() {
                 Some(chunk) => input.extend_from_slice(chunk),
@@ -96,7 +112,8 @@ fn read_and_rewrite(tar: &[u8]) -> u64 {
             out.clear();
         }
     }
-    sent + out.len() as u64
+    let dockerfile = walk.map_or(0, |w| w.finish().expect("Dockerfile found").len());
+    sent + out.len() as u64 + dockerfile as u64
 }
 
 fn tar_codec(c: &mut Criterion) {
@@ -105,10 +122,28 @@ fn tar_codec(c: &mut Criterion) {
         ("large-files-16x4MiB", 16, 4 << 20),
         ("small-files-20000x1KiB", 20_000, 1024),
     ] {
-        let tar = archive(files, size);
+        let tar = archive(files, size, 10);
         group.throughput(Throughput::Bytes(tar.len() as u64));
-        group.bench_function(label, |b| b.iter(|| read_and_rewrite(black_box(&tar))));
+        group.bench_function(label, |b| {
+            b.iter(|| read_and_rewrite(black_box(&tar), None))
+        });
     }
+    group.finish();
+}
+
+/// W2 of the macro benchmark: many small files in a few large directories, where the
+/// walk's per-entry cost shows.
+fn context_walk(c: &mut Criterion) {
+    let mut group = c.benchmark_group("walk");
+    let tar = archive(100_000, 1024, 1000);
+    group.throughput(Throughput::Bytes(tar.len() as u64));
+    group.sample_size(10);
+    group.bench_function("small-files-100000x1KiB-100dirs", |b| {
+        b.iter(|| {
+            let walk = Walk::new(None, context::Limits::default()).expect("default Dockerfile");
+            read_and_rewrite(black_box(&tar), Some(walk))
+        })
+    });
     group.finish();
 }
 
@@ -155,5 +190,5 @@ fn dockerfile_scanner(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tar_codec, dockerfile_scanner);
+criterion_group!(benches, tar_codec, context_walk, dockerfile_scanner);
 criterion_main!(benches);

@@ -61,6 +61,7 @@
 //! longer than the kernel allows, and a Dockerfile that is a symlink, a hard link or
 //! anything other than a regular file.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 
@@ -193,10 +194,72 @@ fn target_components(target: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
 
 /// What extraction leaves at one path.
 enum Node {
-    Dir(HashMap<Box<[u8]>, usize>),
+    /// Boxed because most nodes are files: an inline map would make every node twice
+    /// the size.
+    #[expect(
+        clippy::box_collection,
+        reason = "the box keeps the map's 48 bytes out of every file node"
+    )]
+    Dir(Box<HashMap<Name, usize>>),
     File(Content),
     Symlink(Box<[u8]>),
 }
+
+/// A name in a directory. Nearly all names are short, and keeping those inline spares
+/// one allocation per node and its heap overhead (a 32-byte chunk for an 8-byte name).
+enum Name {
+    Inline { len: u8, bytes: [u8; Name::INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Name {
+    /// As many bytes as fit beside the length and the tag in a `Box<[u8]>`'s 16 bytes
+    /// plus one word: the map's slot grows from 24 to 32 bytes, less than the
+    /// allocation it saves.
+    const INLINE: usize = 22;
+
+    fn new(name: &[u8]) -> Name {
+        match u8::try_from(name.len()) {
+            Ok(len) if name.len() <= Name::INLINE => {
+                let mut bytes = [0; Name::INLINE];
+                bytes[..name.len()].copy_from_slice(name);
+                Name::Inline { len, bytes }
+            }
+            _ => Name::Heap(Box::from(name)),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Name::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Name::Heap(bytes) => bytes,
+        }
+    }
+}
+
+const _: () = assert!(size_of::<Name>() == 24);
+
+/// The map is looked up by `&[u8]`, so `Hash` and `Eq` must be exactly those of the
+/// bytes (`Borrow`'s contract).
+impl std::borrow::Borrow<[u8]> for Name {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Name {}
 
 /// What the model knows about a regular file's bytes.
 enum Content {
@@ -238,9 +301,47 @@ pub struct Walk {
     /// Whether the daemon would try `dockerfile` when the target is missing.
     fallback: bool,
     pending: Option<Pending>,
+    /// Where the last entry's parent directories led; see [`LastParent`].
+    last_parent: LastParent,
     /// Set after any error: the model no longer matches the daemon, so nothing after it
     /// may be trusted.
     failed: bool,
+}
+
+/// The directory that the last walk of an entry's parent components reached, so that
+/// the entries of one directory, which archives list together, do not each walk from
+/// the root again.
+///
+/// A walk is a function of its components and of the tree. Between two walks the tree
+/// only changes by inserting names that were absent, or by removing nodes. An inserted
+/// name cannot be one the cached walk passed through (those existed, or the walk itself
+/// created them), so only a removal can change the answer, and every removal clears the
+/// cache (removed ids are also reused).
+struct LastParent {
+    /// The cleaned parent components, each followed by `/` (no component contains one).
+    path: Vec<u8>,
+    /// `None` when nothing valid is cached.
+    dir: Option<usize>,
+}
+
+impl LastParent {
+    fn get(&self, parents: &[&[u8]]) -> Option<usize> {
+        let dir = self.dir?;
+        let mut rest = &self.path[..];
+        for c in parents {
+            rest = rest.strip_prefix(*c)?.strip_prefix(b"/")?;
+        }
+        rest.is_empty().then_some(dir)
+    }
+
+    fn set(&mut self, parents: &[&[u8]], dir: usize) {
+        self.path.clear();
+        for c in parents {
+            self.path.extend_from_slice(c);
+            self.path.push(b'/');
+        }
+        self.dir = Some(dir);
+    }
 }
 
 /// Where a path lookup during extraction ended.
@@ -289,7 +390,7 @@ impl Walk {
         }
         Ok(Walk {
             limits,
-            nodes: vec![Some(Node::Dir(HashMap::new()))],
+            nodes: vec![Some(Node::Dir(Box::default()))],
             free: Vec::new(),
             live: 0,
             held: 0,
@@ -297,6 +398,10 @@ impl Walk {
             requested: raw.to_owned(),
             fallback: raw == DEFAULT_DOCKERFILE,
             pending: None,
+            last_parent: LastParent {
+                path: Vec::new(),
+                dir: None,
+            },
             failed: false,
         })
     }
@@ -406,17 +511,26 @@ impl Walk {
                 ))),
             };
         };
-        let walked = self
-            .walk_dir(parents.iter().map(|c| c.to_vec()), true)
-            .map_err(|e| ContextError::new(format!("archive entry {}: {e}", show(name))))?;
-        let parent = match walked {
-            Lookup::Dir(id) => id,
-            Lookup::Missing(what) => {
-                return Err(ContextError::new(format!(
-                    "archive entry {} is written through a dangling symlink ({} does not exist)",
-                    show(name),
-                    show(&what)
-                )));
+        let parent = match self.last_parent.get(parents) {
+            Some(dir) => dir,
+            None => {
+                let walked = self
+                    .walk_dir(parents, true)
+                    .map_err(|e| ContextError::new(format!("archive entry {}: {e}", show(name))))?;
+                match walked {
+                    Lookup::Dir(id) => {
+                        self.last_parent.set(parents, id);
+                        id
+                    }
+                    Lookup::Missing(what) => {
+                        return Err(ContextError::new(format!(
+                            "archive entry {} is written through a dangling symlink ({} does \
+                             not exist)",
+                            show(name),
+                            show(&what)
+                        )));
+                    }
+                }
             }
         };
 
@@ -430,7 +544,7 @@ impl Walk {
 
         match entry.kind {
             Kind::Directory => {
-                self.insert(parent, base, Node::Dir(HashMap::new()))?;
+                self.insert(parent, base, Node::Dir(Box::default()))?;
                 Ok(false)
             }
             Kind::Regular => self.add_regular(parent, base, entry),
@@ -548,7 +662,7 @@ impl Walk {
             return Err(refuse("links to the build context root"));
         };
         let walked = self
-            .walk_dir(parents.iter().map(|c| c.to_vec()), false)
+            .walk_dir(parents, false)
             .map_err(|e| refuse(&format!("cannot be resolved: {e}")))?;
         let dir = match walked {
             Lookup::Dir(id) => id,
@@ -629,7 +743,7 @@ impl Walk {
         };
         match self.nodes.get_mut(dir) {
             Some(Some(Node::Dir(children))) => {
-                children.insert(Box::from(name), id);
+                children.insert(Name::new(name), id);
             }
             _ => {
                 self.free.push(id);
@@ -646,6 +760,7 @@ impl Walk {
     /// `RemoveAll` of one name: the node and, for a directory, everything below it. A
     /// symlink is removed, not its target. Freed held bytes go back to the budget.
     fn remove_child(&mut self, dir: usize, name: &[u8]) -> Result<(), ContextError> {
+        self.last_parent.dir = None;
         let removed = match self.nodes.get_mut(dir) {
             Some(Some(Node::Dir(children))) => children.remove(name),
             _ => return Err(ContextError::internal("remove from a non-directory")),
@@ -675,16 +790,23 @@ impl Walk {
     /// missing component of the entry's own name becomes a directory (`MkdirAll`); a
     /// missing component inside a symlink's target is a dangling link, which `MkdirAll`
     /// fails on.
-    fn walk_dir(
-        &mut self,
-        comps: impl Iterator<Item = Vec<u8>>,
-        create: bool,
-    ) -> Result<Lookup, ContextError> {
-        let mut queue: VecDeque<(Vec<u8>, bool)> = comps.map(|c| (c, false)).collect();
+    fn walk_dir(&mut self, comps: &[&[u8]], create: bool) -> Result<Lookup, ContextError> {
+        // The components still to walk are those of followed symlink targets (`linked`,
+        // next one last) in front of the rest of the entry's own (`own`). Only the
+        // former are copied: they live in the tree, which the walk may add to.
+        let mut own = comps.iter();
+        let mut linked: Vec<Vec<u8>> = Vec::new();
         let mut stack: Vec<usize> = vec![ROOT];
         let mut links = 0usize;
         let mut steps = 0usize;
-        while let Some((c, from_link)) = queue.pop_front() {
+        loop {
+            let (c, from_link) = match linked.pop() {
+                Some(c) => (Cow::Owned(c), true),
+                None => match own.next() {
+                    Some(&c) => (Cow::Borrowed(c), false),
+                    None => break,
+                },
+            };
             steps += 1;
             if steps > MAX_WALK_STEPS {
                 return Err(ContextError::new(format!(
@@ -712,11 +834,11 @@ impl Walk {
                 .ok_or_else(|| ContextError::internal("empty walk"))?;
             let Some(id) = self.child(cur, &c)? else {
                 if create && !from_link {
-                    let id = self.insert(cur, &c, Node::Dir(HashMap::new()))?;
+                    let id = self.insert(cur, &c, Node::Dir(Box::default()))?;
                     stack.push(id);
                     continue;
                 }
-                return Ok(Lookup::Missing(c));
+                return Ok(Lookup::Missing(c.into_owned()));
             };
             match self.node(id)? {
                 Node::Dir(_) => stack.push(id),
@@ -737,7 +859,7 @@ impl Walk {
                         stack.truncate(1);
                     }
                     for part in target_components(target).rev() {
-                        queue.push_front((part.to_vec(), true));
+                        linked.push(part.to_vec());
                     }
                 }
             }
@@ -973,6 +1095,20 @@ mod tests {
                 Ok(b"up"),
             ),
             case("empty file", None, vec![Reg("Dockerfile", b"")], Ok(b"")),
+            case(
+                // The only way an entry can remove a node its own parents' walk went
+                // through: a symlink that goes down and back up. The next entry with the
+                // same parents must walk again, not reuse the old answer.
+                "a directory a symlink passes through is replaced by a file",
+                None,
+                vec![
+                    Dir("x"),
+                    Sym("l", "x/.."),
+                    Reg("l/x", b""),
+                    Reg("l/Dockerfile", b"stale"),
+                ],
+                Err("which is a file"),
+            ),
             case(
                 "lowercase fallback, no param",
                 None,

@@ -14,7 +14,7 @@ use std::fmt;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{Entry, Kind};
+use super::{Entry, Kind, block_sum};
 
 const BLOCK: usize = 512;
 
@@ -744,15 +744,8 @@ fn c_string(b: &[u8]) -> &[u8] {
 /// Go's `readHeader` for a non-zero block (including `getFormat`'s checksum check).
 fn parse_block(blk: &[u8; BLOCK]) -> Result<RawHeader, String> {
     let chksum = parse_octal(&blk[148..156]);
-    let (unsigned, signed) = blk
-        .iter()
-        .enumerate()
-        .fold((0i64, 0i64), |(u, s), (i, &c)| {
-            let c = if (148..156).contains(&i) { b' ' } else { c };
-            (u + i64::from(c), s + i64::from(c as i8))
-        });
     match chksum {
-        Some(v) if v == unsigned || v == signed => {}
+        Some(v) if checksum_matches(blk, v) => {}
         _ => return Err("header checksum mismatch (not a tar archive, or corrupted)".into()),
     }
 
@@ -836,6 +829,20 @@ fn parse_block(blk: &[u8; BLOCK]) -> Result<RawHeader, String> {
     })
 }
 
+/// Whether `v` is one of the two sums Go's `computeChecksum` accepts: the header's bytes,
+/// with the checksum field counted as eight spaces, added as unsigned or (as some old
+/// tars did) as signed chars. The signed sum is 256 less for every byte above 0x7f, and
+/// is only worked out when the unsigned one does not match.
+fn checksum_matches(blk: &[u8; BLOCK], v: i64) -> bool {
+    let field: i64 = blk[148..156].iter().map(|&c| i64::from(c)).sum();
+    let unsigned = i64::from(block_sum(blk)) - field + 8 * i64::from(b' ');
+    if v == unsigned {
+        return true;
+    }
+    let high = |b: &[u8]| b.iter().filter(|&&c| c > 0x7f).count() as i64;
+    v == unsigned - 256 * (high(&blk[..148]) + high(&blk[156..]))
+}
+
 /// Go's `parseNumeric`: base-256 when the high bit is set, octal otherwise.
 fn parse_numeric(b: &[u8]) -> Option<i64> {
     if let Some(&first) = b.first()
@@ -863,20 +870,22 @@ fn parse_numeric(b: &[u8]) -> Option<i64> {
 }
 
 /// Go's `parseOctal`: trim spaces and NULs, cut at a NUL, then `strconv.ParseUint(_, 8, 64)`.
+/// Done in one pass, as it runs for eight fields of every header: after the leading
+/// padding come digits, which end at the end of the field, at a NUL (where Go cuts), or
+/// at a space that only padding follows (which Go trims).
 fn parse_octal(b: &[u8]) -> Option<i64> {
     let is_pad = |c: &u8| *c == b' ' || *c == 0;
-    let start = b.iter().position(|c| !is_pad(c)).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !is_pad(c)).map_or(start, |i| i + 1);
-    let t = c_string(&b[start..end]);
-    if t.is_empty() {
+    let Some(start) = b.iter().position(|c| !is_pad(c)) else {
         return Some(0);
-    }
+    };
     let mut x: u64 = 0;
-    for &c in t {
-        if !(b'0'..=b'7').contains(&c) {
-            return None;
+    for (i, &c) in b.iter().enumerate().skip(start) {
+        match c {
+            b'0'..=b'7' => x = x.checked_mul(8)?.checked_add(u64::from(c - b'0'))?,
+            0 => break,
+            b' ' if b[i..].iter().all(is_pad) => break,
+            _ => return None,
         }
-        x = x.checked_mul(8)?.checked_add(u64::from(c - b'0'))?;
     }
     // Go converts with int64(x); fields are at most 12 digits so this never wraps.
     i64::try_from(x).ok()
@@ -1677,6 +1686,49 @@ mod tests {
                 Entries(vec![("x", Regular, b"")]),
             ),
         ]
+    }
+
+    /// `parseOctal` transcribed step by step from Go, to check the one-pass version.
+    fn go_parse_octal(b: &[u8]) -> Option<i64> {
+        let is_pad = |c: &u8| *c == b' ' || *c == 0;
+        let start = b.iter().position(|c| !is_pad(c)).unwrap_or(b.len());
+        let end = b.iter().rposition(|c| !is_pad(c)).map_or(start, |i| i + 1);
+        let t = c_string(&b[start..end]);
+        if t.is_empty() {
+            return Some(0);
+        }
+        let mut x: u64 = 0;
+        for &c in t {
+            if !(b'0'..=b'7').contains(&c) {
+                return None;
+            }
+            x = x.checked_mul(8)?.checked_add(u64::from(c - b'0'))?;
+        }
+        // Go converts with int64(x); fields are at most 12 digits so this never wraps.
+        i64::try_from(x).ok()
+    }
+
+    #[test]
+    fn parse_octal_agrees_with_go_steps() {
+        const ALPHABET: [u8; 7] = [b'0', b'1', b'7', b'8', b' ', 0, b'x'];
+        let mut field = Vec::new();
+        for len in 0..=7u32 {
+            for mut n in 0..ALPHABET.len().pow(len) {
+                field.clear();
+                for _ in 0..len {
+                    field.push(ALPHABET[n % ALPHABET.len()]);
+                    n /= ALPHABET.len();
+                }
+                assert_eq!(parse_octal(&field), go_parse_octal(&field), "{field:?}");
+            }
+        }
+        for big in [
+            &b"77777777777777777777777"[..],
+            b"1777777777777777777777",
+            b"0777777777777777777777 ",
+        ] {
+            assert_eq!(parse_octal(big), go_parse_octal(big), "{big:?}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use bytes::{BufMut, BytesMut};
 
 use super::reader::{MAX_ID, MAX_SIZE, TarError};
-use super::{Entry, Kind};
+use super::{Entry, Kind, block_sum};
 
 const BLOCK: usize = 512;
 static ZEROS: [u8; BLOCK] = [0; BLOCK];
@@ -247,8 +247,8 @@ fn finish_ustar(h: &mut [u8; BLOCK]) {
     put_octal(&mut h[329..337], 0);
     put_octal(&mut h[337..345], 0);
     h[148..156].fill(b' ');
-    let sum: u64 = h.iter().map(|&c| u64::from(c)).sum();
-    put_octal(&mut h[148..155], sum);
+    let sum = block_sum(h);
+    put_octal(&mut h[148..155], u64::from(sum));
     h[155] = b' ';
 }
 
