@@ -42,7 +42,7 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::io::AsyncReadExt;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::access_log::{Direction, Metered, RequestLog};
 use crate::context::{self, Walk};
@@ -68,6 +68,9 @@ pub struct BuildLimits {
 
 /// Bytes read from the decoder at a time.
 const READ_CHUNK: usize = 256 * 1024;
+/// Decoded chunks the decoder thread may be ahead of the pipeline: enough to keep both
+/// busy, and a bound on what a decompression bomb can make before it is stopped.
+const DECODED_IN_FLIGHT: usize = 2;
 /// Headers and small file bodies are batched into frames of about this size, so a
 /// context of 100,000 tiny files is not 200,000 frames.
 const FLUSH_AT: usize = 128 * 1024;
@@ -307,6 +310,12 @@ async fn drain(source: &mut Source) -> Result<(), ApiError> {
 /// Where the tar stream comes from: the body's own chunks (plain tar, no copy) or a
 /// decoder's output. Also where `--max-context-size` is enforced, on decoded bytes, so
 /// it stops decompression bombs as well as large uploads.
+///
+/// A decoder runs on a thread of its own ([`decoder`]): decompression is most of the
+/// CPU a compressed context costs, and on its own thread it overlaps with everything
+/// else the build does (W3, 260 MiB of gzip-compressed source: 445 -> 355 ms, with
+/// plain decompression alone taking 315 ms). The chunks it hands over are large, so
+/// the hand-overs cost little.
 struct Source {
     kind: SourceKind,
     compression: Compression,
@@ -316,7 +325,52 @@ struct Source {
 
 enum SourceKind {
     Plain(decompress::Chunks),
-    Decoded(TarStream, BytesMut),
+    Decoded(mpsc::Receiver<Decoded>),
+    /// The decoder said the stream ended cleanly.
+    Ended,
+}
+
+/// What the decoder thread hands over.
+enum Decoded {
+    Chunk(Bytes),
+    /// The compressed stream ended cleanly. Anything else that ends the channel (a
+    /// decoder that died) is an error, never a clean end.
+    End,
+    Failed(io::Error),
+}
+
+/// Starts decoding `reader` (which also reads the client's body) on a blocking-pool
+/// thread. The thread stops when the stream ends or fails, or as soon as the build
+/// drops the receiver (dropping the client's body with it).
+fn decoder(mut reader: TarStream) -> mpsc::Receiver<Decoded> {
+    let (tx, rx) = mpsc::channel(DECODED_IN_FLIGHT);
+    let runtime = tokio::runtime::Handle::current();
+    // Only channels and CPU in this future, no I/O or timers of the runtime's, so it
+    // can be driven by `Handle::block_on` on a blocking thread.
+    tokio::task::spawn_blocking(move || {
+        runtime.block_on(async move {
+            let mut buf = BytesMut::new();
+            loop {
+                buf.reserve(READ_CHUNK);
+                // A build that is gone must not leave this thread waiting on its
+                // client: stop as soon as nobody listens.
+                let read = tokio::select! {
+                    read = reader.read_buf(&mut buf) => read,
+                    () = tx.closed() => return,
+                };
+                let decoded = match read {
+                    Ok(0) => Decoded::End,
+                    Ok(_) => Decoded::Chunk(buf.split().freeze()),
+                    Err(err) => Decoded::Failed(err),
+                };
+                let last = !matches!(decoded, Decoded::Chunk(_));
+                if tx.send(decoded).await.is_err() || last {
+                    return;
+                }
+            }
+        })
+    });
+    rx
 }
 
 /// Why the tar stream stopped early.
@@ -349,7 +403,7 @@ impl Source {
         let (kind, compression) = match opened {
             decompress::Opened::Plain(chunks) => (SourceKind::Plain(chunks), Compression::None),
             decompress::Opened::Compressed(compression, reader) => {
-                (SourceKind::Decoded(reader, BytesMut::new()), compression)
+                (SourceKind::Decoded(decoder(reader)), compression)
             }
         };
         Self {
@@ -367,11 +421,20 @@ impl Source {
                 None => None,
                 Some(chunk) => Some(chunk.map_err(SourceError::Read)?),
             },
-            SourceKind::Decoded(reader, buf) => {
-                buf.reserve(READ_CHUNK);
-                let n = reader.read_buf(buf).await.map_err(SourceError::Read)?;
-                (n > 0).then(|| buf.split().freeze())
-            }
+            SourceKind::Ended => None,
+            SourceKind::Decoded(decoded) => match decoded.recv().await {
+                Some(Decoded::Chunk(chunk)) => Some(chunk),
+                Some(Decoded::End) => {
+                    self.kind = SourceKind::Ended;
+                    None
+                }
+                Some(Decoded::Failed(err)) => return Err(SourceError::Read(err)),
+                None => {
+                    return Err(SourceError::Read(io::Error::other(
+                        "the decoder stopped without finishing",
+                    )));
+                }
+            },
         };
         if let (Some(chunk), Some(limit)) = (&chunk, self.limit) {
             self.seen += chunk.len() as u64;
@@ -698,6 +761,91 @@ mod tests {
             a.bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-')
         );
+    }
+
+    async fn source_of(body: Vec<u8>, limit: Option<u64>) -> Source {
+        // Split in small pieces, as a client's chunks would come.
+        let chunks: Vec<io::Result<Bytes>> = body
+            .chunks(1000)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let opened = decompress::open(futures_util::stream::iter(chunks))
+            .await
+            .unwrap();
+        Source::new(opened, limit)
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    async fn read_all(source: &mut Source) -> Result<Vec<u8>, SourceError> {
+        let mut out = Vec::new();
+        while let Some(chunk) = source.next().await? {
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    /// The decoder thread's output arrives whole and in order, and the end stays the
+    /// end: the pipeline asks again after the archive (to drain the client's tail).
+    #[tokio::test]
+    async fn decoded_source_is_whole_and_ends_once() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut source = source_of(gzip(&data), None).await;
+        assert_eq!(source.compression, Compression::Gzip);
+        assert_eq!(read_all(&mut source).await.ok(), Some(data));
+        for _ in 0..3 {
+            assert!(matches!(source.next().await, Ok(None)));
+        }
+    }
+
+    /// A stream that breaks off is an error, never a short clean end.
+    #[tokio::test]
+    async fn truncated_compressed_source_is_an_error() {
+        let data = vec![7u8; 1 << 20];
+        let mut compressed = gzip(&data);
+        compressed.truncate(compressed.len() - 10);
+        let mut source = source_of(compressed, None).await;
+        assert!(matches!(
+            read_all(&mut source).await,
+            Err(SourceError::Read(_))
+        ));
+    }
+
+    /// `--max-context-size` counts decoded bytes, so a small bomb is stopped.
+    #[tokio::test]
+    async fn decoded_bytes_count_against_the_limit() {
+        let mut source = source_of(gzip(&vec![0u8; 8 << 20]), Some(1 << 20)).await;
+        assert!(matches!(
+            read_all(&mut source).await,
+            Err(SourceError::TooLarge(limit)) if limit == 1 << 20
+        ));
+    }
+
+    /// A build that goes away frees the decoder thread and the client's body at once,
+    /// even while the client sends nothing more.
+    #[tokio::test]
+    async fn dropped_source_releases_the_decoder_and_the_body() {
+        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(1);
+        let stalled = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        tx.send(Ok(Bytes::from(gzip(&[1u8; 1000])[..10].to_vec())))
+            .await
+            .unwrap();
+        let opened = decompress::open(stalled).await.unwrap();
+        let mut source = Source::new(opened, None);
+        let waiting =
+            tokio::time::timeout(std::time::Duration::from_millis(100), source.next()).await;
+        assert!(waiting.is_err(), "the client has sent nothing more");
+        drop(source);
+        tokio::time::timeout(std::time::Duration::from_secs(5), tx.closed())
+            .await
+            .expect("the body is dropped once the build is");
     }
 
     #[test]
