@@ -11,9 +11,11 @@
 //! stays on that thread. Several builds still use several cores.
 //!
 //! The price is that a worker's connections share its thread: a connection that keeps
-//! it busy (a bzip2 context decodes at a few tens of MB/s) slows the others on the same
-//! worker. tokio's cooperative budget makes every task yield regularly, so they are
-//! slowed, not stalled; and new connections go to the workers with the fewest.
+//! it busy slows the others on the same worker. The heaviest work a client can ask for,
+//! decompressing its context (bzip2 decodes at a few tens of MB/s), therefore runs on a
+//! thread of its own (see [`crate::build`]); the rest is parsing at memory speed, and
+//! tokio's cooperative budget makes every task yield regularly. New connections go to
+//! the workers with the fewest.
 
 use std::future::Future;
 use std::io;
