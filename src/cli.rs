@@ -37,6 +37,7 @@ pub enum LogFormat {
     mut_arg("cgroup_parent", |a| a.value_name("PATH")),
     mut_arg("max_pax_size", |a| a.value_name("SIZE")),
     mut_arg("max_path_length", |a| a.value_name("N")),
+    mut_arg("max_context_entries", |a| a.value_name("N")),
     mut_arg("max_builds", |a| a.value_name("N")),
     mut_arg("response_timeout", |a| a.value_name("SECS")),
     mut_arg("threads", |a| a.value_name("N")),
@@ -102,6 +103,12 @@ pub struct Cli {
     /// Longest path or link target in a build context, in bytes.
     #[arg(long, env = "BUILDGATE_MAX_PATH_LENGTH", default_value = "4096")]
     pub max_path_length: usize,
+
+    /// Most files, directories and links in one build context. The gateway keeps about
+    /// a hundred bytes per entry for the length of a build (it must know the whole tree
+    /// to find the Dockerfile the daemon will read), so this bounds a build's memory.
+    #[arg(long, env = "BUILDGATE_MAX_CONTEXT_ENTRIES", default_value = "1000000")]
+    pub max_context_entries: usize,
 
     /// Builds allowed at once; further builds are answered 429 until one finishes. 0
     /// for no limit.
@@ -244,6 +251,9 @@ impl Cli {
             max_path_length: Some(self.max_path_length)
                 .filter(|n| (1..=1 << 20).contains(n))
                 .ok_or("--max-path-length: give a length from 1 to 1048576")?,
+            max_context_entries: Some(self.max_context_entries)
+                .filter(|n| (1..=100_000_000).contains(n))
+                .ok_or("--max-context-entries: give a number from 1 to 100000000")?,
             max_builds: self.max_builds,
             response_timeout: (!self.response_timeout.is_zero()).then_some(self.response_timeout),
             shutdown_grace: self.shutdown_grace,

@@ -160,6 +160,8 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// How long to wait for the daemon to accept a connection.
     pub connect_timeout: Duration,
+    /// Most files, directories and links in one build context.
+    pub max_context_entries: usize,
     /// Worker threads serving connections; 0 for one per CPU.
     pub threads: usize,
 }

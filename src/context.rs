@@ -728,9 +728,9 @@ impl Walk {
     fn insert(&mut self, dir: usize, name: &[u8], node: Node) -> Result<usize, ContextError> {
         if self.live >= self.limits.max_entries {
             return Err(ContextError::new(format!(
-                "the build context has more than {} files, directories and links; \
-                 the gateway's limit keeps its memory bounded: send a smaller context \
-                 (a .dockerignore helps) or ask the gateway's operator to raise it",
+                "the build context has more than {} files, directories and links \
+                 (counting directories implied by paths); send a smaller context \
+                 (a .dockerignore helps) or raise the gateway's --max-context-entries",
                 self.limits.max_entries
             )));
         }

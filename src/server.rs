@@ -66,6 +66,7 @@ impl Gateway {
             },
             walk: context::Limits {
                 max_dockerfile: usize::try_from(config.max_dockerfile_size).unwrap_or(usize::MAX),
+                max_entries: config.max_context_entries,
                 ..context::Limits::default()
             },
             max_context_size: config.max_context_size,

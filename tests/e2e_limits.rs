@@ -279,6 +279,46 @@ fn context_over_max_context_size_and_gzip_bomb_get_413() {
     assert_owned(&d, &gw, &id);
 }
 
+// ------------------------------------------------------------------------ context entries
+
+#[test]
+fn contexts_over_max_context_entries_are_refused() {
+    let daemon = daemon_or_skip!();
+    let d = Daemon::new(&daemon);
+    let (gw, _cleanup) = gateway(&daemon, &["--max-context-entries", "20"]);
+    let df = format!("{FROM}RUN true\n");
+    let files = |n: usize| -> Vec<_> {
+        (0..n)
+            .map(|i| tar::file(&format!("dir/f{i}"), b"x"))
+            .collect()
+    };
+
+    // The Dockerfile, `dir` (implied by the paths) and 19 files: 21 entries.
+    let r = build(&gw, "", tar::context(&df, &files(19)));
+    assert_refused(
+        r.response(),
+        400,
+        &["--max-context-entries", "more than 20"],
+    );
+    assert_nothing_owned(&d, &gw.owner, "context over --max-context-entries");
+
+    // Exactly at the limit: builds.
+    let r = build(&gw, "", tar::context(&df, &files(18)));
+    let id = assert_built(&r, "context of exactly 20 entries");
+    assert_owned(&d, &gw, &id);
+
+    // Out of range is a start-up error, not a silent default.
+    for bad in ["0", "100000001"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_buildgate"))
+            .args(["--owner", "x", "--max-context-entries", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--max-context-entries {bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--max-context-entries"), "{err}");
+    }
+}
+
 // ------------------------------------------------------------------------ concurrent builds
 
 #[test]
