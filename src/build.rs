@@ -142,6 +142,7 @@ async fn start(
         owner_key: policy.owner_key.clone(),
         owner: policy.owner.clone(),
         limits: gateway.build_limits.clone(),
+        decoders: gateway.decoders.clone(),
     };
     let mut request = Request::new(boxed(UpstreamBody {
         pipeline: Mutex::new(Box::pin(pipeline(body, outbox.clone(), job))),
@@ -245,6 +246,7 @@ struct Job {
     owner_key: String,
     owner: String,
     limits: BuildLimits,
+    decoders: Arc<tokio::sync::Semaphore>,
 }
 
 /// Polls the upstream connection, if it is still open; see [`Upstream::connect_driven`].
@@ -272,7 +274,7 @@ where
         let opened = decompress::open(stream)
             .await
             .map_err(|e| ApiError::bad_request(format!("cannot read the build context: {e}")))?;
-        let source = Source::new(opened, job.limits.max_context_size);
+        let source = Source::new(opened, job.limits.max_context_size, &job.decoders);
         rewrite_context(source, &outbox, &job).await
     }
     .await;
@@ -325,7 +327,10 @@ struct Source {
 
 enum SourceKind {
     Plain(decompress::Chunks),
+    /// Decoded on a thread of its own.
     Decoded(mpsc::Receiver<Decoded>),
+    /// Decoded here, when every decoder thread is taken.
+    Inline(TarStream, BytesMut),
     /// The decoder said the stream ended cleanly.
     Ended,
 }
@@ -342,12 +347,20 @@ enum Decoded {
 /// Starts decoding `reader` (which also reads the client's body) on a blocking-pool
 /// thread. The thread stops when the stream ends or fails, or as soon as the build
 /// drops the receiver (dropping the client's body with it).
-fn decoder(mut reader: TarStream) -> mpsc::Receiver<Decoded> {
+///
+/// The thread also waits on the client, so a client that stalls holds it; `permit`,
+/// one of a few ([`Gateway::decoders`](crate::server::Gateway::decoders)), bounds how
+/// many threads stalled clients can hold. Without a permit the build decodes inline.
+fn decoder(
+    mut reader: TarStream,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> mpsc::Receiver<Decoded> {
     let (tx, rx) = mpsc::channel(DECODED_IN_FLIGHT);
     let runtime = tokio::runtime::Handle::current();
     // Only channels and CPU in this future, no I/O or timers of the runtime's, so it
     // can be driven by `Handle::block_on` on a blocking thread.
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         runtime.block_on(async move {
             let mut buf = BytesMut::new();
             loop {
@@ -399,11 +412,19 @@ impl SourceError {
 }
 
 impl Source {
-    fn new(opened: decompress::Opened, limit: Option<u64>) -> Self {
+    fn new(
+        opened: decompress::Opened,
+        limit: Option<u64>,
+        decoders: &Arc<tokio::sync::Semaphore>,
+    ) -> Self {
         let (kind, compression) = match opened {
             decompress::Opened::Plain(chunks) => (SourceKind::Plain(chunks), Compression::None),
             decompress::Opened::Compressed(compression, reader) => {
-                (SourceKind::Decoded(decoder(reader)), compression)
+                let kind = match decoders.clone().try_acquire_owned() {
+                    Ok(permit) => SourceKind::Decoded(decoder(reader, permit)),
+                    Err(_) => SourceKind::Inline(reader, BytesMut::new()),
+                };
+                (kind, compression)
             }
         };
         Self {
@@ -422,6 +443,11 @@ impl Source {
                 Some(chunk) => Some(chunk.map_err(SourceError::Read)?),
             },
             SourceKind::Ended => None,
+            SourceKind::Inline(reader, buf) => {
+                buf.reserve(READ_CHUNK);
+                let n = reader.read_buf(buf).await.map_err(SourceError::Read)?;
+                (n > 0).then(|| buf.split().freeze())
+            }
             SourceKind::Decoded(decoded) => match decoded.recv().await {
                 Some(Decoded::Chunk(chunk)) => Some(chunk),
                 Some(Decoded::End) => {
@@ -686,6 +712,12 @@ impl HttpBody for UpstreamBody {
 /// Likewise, if the daemon's output breaks off (the daemon died or restarted mid-build),
 /// the client gets an `errorDetail` line saying so rather than a truncated stream that
 /// some clients read as success.
+///
+/// It also drives the daemon connection, which carries the rest of the upload. So once
+/// the daemon has answered, the upload only moves while the client reads the answer;
+/// dockerd's classic builder writes nothing before it has read the whole context, so
+/// this never holds a build up, but a daemon that streamed a lot of output early to a
+/// client that reads nothing until its upload is done would stall both.
 struct Reported<B> {
     inner: B,
     /// The upstream connection, which also carries the upload: polled first, always.
@@ -716,12 +748,25 @@ where
             match Pin::new(&mut self.inner).poll_frame(cx) {
                 Poll::Ready(None) => {}
                 Poll::Ready(Some(Err(err))) => {
-                    self.done = None;
-                    let broken = ApiError::new(
-                        StatusCode::BAD_GATEWAY,
-                        format!("the Docker daemon's build output broke off: {}", err.into()),
-                    );
-                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(broken.stream_line())))));
+                    // A refused upload breaks the daemon connection, and hyper reports
+                    // that here; the refusal is the reason the user needs. (The body
+                    // gave the pipeline's result before it failed the upload.)
+                    let refusal = self
+                        .done
+                        .take()
+                        .and_then(|mut done| done.try_recv().ok())
+                        .and_then(Result::err);
+                    if !self.succeeded {
+                        // An error answer is not a JSON stream to add a line to.
+                        return Poll::Ready(Some(Err(err)));
+                    }
+                    let line = refusal.unwrap_or_else(|| {
+                        ApiError::new(
+                            StatusCode::BAD_GATEWAY,
+                            format!("the Docker daemon's build output broke off: {}", err.into()),
+                        )
+                    });
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(line.stream_line())))));
                 }
                 other => return other,
             }
@@ -763,7 +808,8 @@ mod tests {
         );
     }
 
-    async fn source_of(body: Vec<u8>, limit: Option<u64>) -> Source {
+    /// A source of `body`, with `threads` decoder permits (0: every build decodes inline).
+    async fn source_of(body: Vec<u8>, limit: Option<u64>, threads: usize) -> Source {
         // Split in small pieces, as a client's chunks would come.
         let chunks: Vec<io::Result<Bytes>> = body
             .chunks(1000)
@@ -772,7 +818,15 @@ mod tests {
         let opened = decompress::open(futures_util::stream::iter(chunks))
             .await
             .unwrap();
-        Source::new(opened, limit)
+        let decoders = Arc::new(tokio::sync::Semaphore::new(threads));
+        let source = Source::new(opened, limit, &decoders);
+        let threaded = matches!(source.kind, SourceKind::Decoded(_));
+        assert_eq!(
+            threaded,
+            threads > 0,
+            "a decoder thread exactly when one is free"
+        );
+        source
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {
@@ -790,16 +844,19 @@ mod tests {
         Ok(out)
     }
 
-    /// The decoder thread's output arrives whole and in order, and the end stays the
-    /// end: the pipeline asks again after the archive (to drain the client's tail).
+    /// The decoder's output arrives whole and in order, and the end stays the end: the
+    /// pipeline asks again after the archive (to drain the client's tail). The same on
+    /// a decoder thread and inline.
     #[tokio::test]
     async fn decoded_source_is_whole_and_ends_once() {
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-        let mut source = source_of(gzip(&data), None).await;
-        assert_eq!(source.compression, Compression::Gzip);
-        assert_eq!(read_all(&mut source).await.ok(), Some(data));
-        for _ in 0..3 {
-            assert!(matches!(source.next().await, Ok(None)));
+        for threads in [1, 0] {
+            let mut source = source_of(gzip(&data), None, threads).await;
+            assert_eq!(source.compression, Compression::Gzip);
+            assert!(read_all(&mut source).await.ok() == Some(data.clone()));
+            for _ in 0..3 {
+                assert!(matches!(source.next().await, Ok(None)));
+            }
         }
     }
 
@@ -809,25 +866,30 @@ mod tests {
         let data = vec![7u8; 1 << 20];
         let mut compressed = gzip(&data);
         compressed.truncate(compressed.len() - 10);
-        let mut source = source_of(compressed, None).await;
-        assert!(matches!(
-            read_all(&mut source).await,
-            Err(SourceError::Read(_))
-        ));
+        for threads in [1, 0] {
+            let mut source = source_of(compressed.clone(), None, threads).await;
+            assert!(matches!(
+                read_all(&mut source).await,
+                Err(SourceError::Read(_))
+            ));
+        }
     }
 
     /// `--max-context-size` counts decoded bytes, so a small bomb is stopped.
     #[tokio::test]
     async fn decoded_bytes_count_against_the_limit() {
-        let mut source = source_of(gzip(&vec![0u8; 8 << 20]), Some(1 << 20)).await;
-        assert!(matches!(
-            read_all(&mut source).await,
-            Err(SourceError::TooLarge(limit)) if limit == 1 << 20
-        ));
+        for threads in [1, 0] {
+            let bomb = gzip(&vec![0u8; 8 << 20]);
+            let mut source = source_of(bomb, Some(1 << 20), threads).await;
+            assert!(matches!(
+                read_all(&mut source).await,
+                Err(SourceError::TooLarge(limit)) if limit == 1 << 20
+            ));
+        }
     }
 
-    /// A build that goes away frees the decoder thread and the client's body at once,
-    /// even while the client sends nothing more.
+    /// A build that goes away frees the decoder thread, its permit and the client's
+    /// body at once, even while the client sends nothing more.
     #[tokio::test]
     async fn dropped_source_releases_the_decoder_and_the_body() {
         let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(1);
@@ -838,7 +900,13 @@ mod tests {
             .await
             .unwrap();
         let opened = decompress::open(stalled).await.unwrap();
-        let mut source = Source::new(opened, None);
+        let decoders = Arc::new(tokio::sync::Semaphore::new(1));
+        let mut source = Source::new(opened, None, &decoders);
+        assert_eq!(
+            decoders.available_permits(),
+            0,
+            "the thread holds the permit"
+        );
         let waiting =
             tokio::time::timeout(std::time::Duration::from_millis(100), source.next()).await;
         assert!(waiting.is_err(), "the client has sent nothing more");
@@ -846,6 +914,10 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(5), tx.closed())
             .await
             .expect("the body is dropped once the build is");
+        let _back = tokio::time::timeout(std::time::Duration::from_secs(5), decoders.acquire())
+            .await
+            .expect("the permit comes back")
+            .unwrap();
     }
 
     #[test]

@@ -44,6 +44,11 @@ pub struct Gateway {
     pub build_limits: BuildLimits,
     /// Permits for concurrent builds, when `--max-builds` is set.
     pub builds: Option<Arc<tokio::sync::Semaphore>>,
+    /// Permits for decoder threads, one per CPU (at least two): enough to decode on
+    /// every core, and a bound on the threads that clients who stall mid-upload can
+    /// hold (a decoder thread waits on its client). Builds that find every permit
+    /// taken decode on their worker instead, slower but never waiting.
+    pub decoders: Arc<tokio::sync::Semaphore>,
 }
 
 impl Gateway {
@@ -73,12 +78,14 @@ impl Gateway {
         };
         let builds = (config.max_builds > 0)
             .then(|| Arc::new(tokio::sync::Semaphore::new(config.max_builds)));
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Arc::new(Self {
             config,
             upstream,
             policy,
             build_limits,
             builds,
+            decoders: Arc::new(tokio::sync::Semaphore::new(cpus.max(2))),
         })
     }
 }

@@ -50,18 +50,31 @@ impl Workers {
         };
         let mut workers = Vec::with_capacity(threads);
         for i in 0..threads {
-            let runtime = Builder::new_current_thread().enable_all().build()?;
-            let handle = runtime.handle().clone();
             let (stop, stopped) = oneshot::channel::<()>();
+            let (started_tx, started) = std::sync::mpsc::channel();
+            // The runtime is made, run and dropped on its own thread: a runtime must not
+            // be dropped inside another one's async context, as it would be here if
+            // the thread could not be started after the runtime was built.
             let thread = std::thread::Builder::new()
                 .name(format!("buildgate-worker-{i}"))
                 .spawn(move || {
+                    let runtime = match Builder::new_current_thread().enable_all().build() {
+                        Ok(runtime) => runtime,
+                        Err(err) => {
+                            let _ = started_tx.send(Err(err));
+                            return;
+                        }
+                    };
+                    let _ = started_tx.send(Ok(runtime.handle().clone()));
                     // Runs the worker's tasks until told to stop (or the pool is gone);
                     // dropping the runtime then drops whatever is still running.
                     runtime.block_on(async move {
                         let _ = stopped.await;
                     });
                 })?;
+            let handle = started
+                .recv()
+                .map_err(|_| io::Error::other("a worker thread died while starting"))??;
             workers.push(Worker {
                 handle,
                 load: Arc::new(AtomicUsize::new(0)),
