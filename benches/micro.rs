@@ -20,31 +20,15 @@ use buildgate::dockerfile;
 use buildgate::tar::reader::{Event, Limits, Reader};
 use buildgate::tar::writer::write_header;
 
+// The macro harness's workload generator, for its USTAR header writer: the inputs are
+// made without the code under test. Only `ustar` is used here.
+#[allow(dead_code)]
+#[path = "proxies/workloads.rs"]
+mod workloads;
+use workloads::ustar;
+
 /// Same read size as the gateway's pipeline (`READ_CHUNK` in src/build.rs).
 const READ_CHUNK: usize = 256 * 1024;
-
-/// A USTAR header, written here rather than with the code under test.
-fn ustar(name: &str, size: u64, kind: u8) -> [u8; 512] {
-    fn octal(field: &mut [u8], value: u64) {
-        let digits = field.len() - 1;
-        let text = format!("{value:0digits$o}\0");
-        field.copy_from_slice(text.as_bytes());
-    }
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    octal(&mut h[100..108], if kind == b'5' { 0o755 } else { 0o644 });
-    octal(&mut h[108..116], 0);
-    octal(&mut h[116..124], 0);
-    octal(&mut h[124..136], size);
-    octal(&mut h[136..148], 1_700_000_000);
-    h[148..156].fill(b' ');
-    h[156] = kind;
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    h
-}
 
 /// An archive of `files` regular files of `size` bytes, `per_dir` to a directory.
 fn archive(files: usize, size: usize, per_dir: usize) -> Vec<u8> {

@@ -24,6 +24,7 @@
 //! Each test runs all the cases of one attack class and reports every failing case at
 //! the end, so one run shows the whole picture.
 
+#[macro_use]
 mod common;
 
 use common::{Daemon, Gateway, IMAGE, clis, http};
@@ -40,15 +41,6 @@ use std::time::Duration;
 static LOCK: Mutex<()> = Mutex::new(());
 
 const BASE_QUERY: &str = "nocache=1&rm=0&forcerm=0";
-
-macro_rules! daemon_or_skip {
-    () => {
-        match common::docker_host() {
-            Some(h) => h,
-            None => return,
-        }
-    };
-}
 
 // ======================================================================== tar crafting
 

@@ -8,6 +8,7 @@
 //! against the shared test daemon. Without a daemon these tests skip when run by hand;
 //! under `CI=true` they fail, including when the second daemon cannot start.
 
+#[macro_use]
 mod common;
 mod support_faults;
 
@@ -17,27 +18,9 @@ use std::os::unix::net::UnixStream;
 use std::thread;
 use std::time::{Duration, Instant};
 use support_faults::{
-    Body, BuildOutput, BuildRequest, FROM, FaultDaemon, OwnedCleanup, assert_built, assert_refused,
-    fd_list, settle_fds, tar,
+    Body, BuildOutput, BuildRequest, FROM, FaultDaemon, assert_built, assert_refused, fd_list,
+    gateway, settle_fds, tar,
 };
-
-macro_rules! daemon_or_skip {
-    () => {
-        match common::docker_host() {
-            Some(h) => h,
-            None => return,
-        }
-    };
-}
-
-fn gateway(daemon: &str, flags: &[&str]) -> (Gateway, OwnedCleanup) {
-    let gw = Gateway::start(daemon, flags);
-    let cleanup = OwnedCleanup {
-        daemon: Daemon::new(daemon),
-        owner: gw.owner.clone(),
-    };
-    (gw, cleanup)
-}
 
 #[track_caller]
 fn assert_owned(daemon: &Daemon, gw: &Gateway, image: &str) {

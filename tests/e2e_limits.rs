@@ -11,6 +11,7 @@
 //!
 //! Without a daemon these tests skip when run by hand and fail under `CI=true`.
 
+#[macro_use]
 mod common;
 mod support_faults;
 
@@ -19,28 +20,9 @@ use std::io::{Read, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 use support_faults::{
-    Body, BuildOutput, BuildRequest, FROM, OwnedCleanup, assert_built, assert_nothing_owned,
-    assert_refused, gzip_bomb, tar,
+    Body, BuildOutput, BuildRequest, FROM, assert_built, assert_nothing_owned, assert_refused,
+    gateway, gzip_bomb, tar,
 };
-
-macro_rules! daemon_or_skip {
-    () => {
-        match common::docker_host() {
-            Some(h) => h,
-            None => return,
-        }
-    };
-}
-
-/// A gateway in front of `daemon` with `flags`, and a cleanup of what its owner made.
-fn gateway(daemon: &str, flags: &[&str]) -> (Gateway, OwnedCleanup) {
-    let gw = Gateway::start(daemon, flags);
-    let cleanup = OwnedCleanup {
-        daemon: Daemon::new(daemon),
-        owner: gw.owner.clone(),
-    };
-    (gw, cleanup)
-}
 
 fn build(gw: &Gateway, query: &str, context: Vec<u8>) -> support_faults::BuildResult {
     BuildRequest::new(query, Body::Bytes(context)).send(&gw.sock)

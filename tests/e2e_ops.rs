@@ -6,6 +6,7 @@
 //!
 //! Tests that need the daemon skip when run by hand without one and fail under `CI=true`.
 
+#[macro_use]
 mod common;
 
 use common::{Cleanup, Cli, Daemon, Docker, Gateway, IMAGE, clis, http, unique, wait_for};
@@ -15,15 +16,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_buildgate");
-
-macro_rules! daemon_or_skip {
-    () => {
-        match common::docker_host() {
-            Some(h) => h,
-            None => return,
-        }
-    };
-}
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -6,6 +6,7 @@
 //! `CI=true`. Tests about the gateway itself (daemon down, socket handling, signals) need
 //! no daemon and always run.
 
+#[macro_use]
 mod common;
 
 use common::{Cleanup, Daemon, Gateway, GatewayOpts, IMAGE, clis, http, unique};
@@ -19,15 +20,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// An upstream address where no daemon will ever be.
 const NO_DAEMON: &str = "unix:///nonexistent/buildgate-test/docker.sock";
-
-macro_rules! daemon_or_skip {
-    () => {
-        match common::docker_host() {
-            Some(h) => h,
-            None => return,
-        }
-    };
-}
 
 fn daemon_version(daemon: &str) -> String {
     let d = Daemon::new(daemon);

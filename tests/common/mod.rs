@@ -53,6 +53,18 @@ pub fn skip_or_fail<T>(why: &str) -> Option<T> {
     None
 }
 
+/// [`docker_host`], or return from the calling test: a skip by hand, a failure under
+/// `CI=true`. Test crates get it with `#[macro_use] mod common;`.
+#[allow(unused_macros)]
+macro_rules! daemon_or_skip {
+    () => {
+        match common::docker_host() {
+            Some(h) => h,
+            None => return,
+        }
+    };
+}
+
 /// The private dockerd's address (`unix:///…/docker.sock`), if it answers `/_ping`.
 pub fn docker_host() -> Option<String> {
     let Ok(host) = std::env::var("BUILDGATE_TEST_DOCKER_HOST") else {

@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::common::{self, Daemon, http};
+use crate::common::{self, Daemon, Gateway, http};
 
 /// The base image every build starts from.
 pub const FROM: &str = "FROM buildgate-test/busybox:latest\n";
@@ -551,6 +551,16 @@ pub fn remove_owned(daemon: &Daemon, owner: &str) {
             daemon.remove_image(&id);
         }
     }
+}
+
+/// A gateway in front of `daemon` with `flags`, and a cleanup of what its owner made.
+pub fn gateway(daemon: &str, flags: &[&str]) -> (Gateway, OwnedCleanup) {
+    let gw = Gateway::start(daemon, flags);
+    let cleanup = OwnedCleanup {
+        daemon: Daemon::new(daemon),
+        owner: gw.owner.clone(),
+    };
+    (gw, cleanup)
 }
 
 /// Removes everything a gateway's owner made, on drop.
