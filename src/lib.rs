@@ -10,53 +10,58 @@
 //!
 //! # Layout
 //!
-//! Requests flow one way, top to bottom:
+//! A request flows one way, top to bottom:
 //!
 //! ```text
-//! main.rs ─► cli ─► config ─► server ─► workers ─► route ─┬─► build ─► query
-//!                                                          │           decompress
-//!                                                          │           tar::reader ─► context ─► dockerfile
-//!                                                          │           tar::writer ─► upstream
-//!                                                          ├─► (refused: BuildKit, malformed targets)
-//!                                                          └─► passthrough ─► upstream
+//! main.rs ─► cli ─► server ─► dispatch ─► route ─┬─► build ─► query, decompress, tar, context, dockerfile
+//!                                                 ├─► build::buildkit (refused)
+//!                                                 └─► http::passthrough
+//!                          everything ─► gateway (shared state) ─► http (upstream, errors, bodies)
 //! ```
 //!
-//! - [`cli`], [`config`]: flags and environment, validated once at start.
-//! - [`server`]: listeners (unix, TCP), connections, graceful shutdown; hands each
-//!   request to [`route`] and then to [`build`] or [`passthrough`].
-//! - [`workers`]: one single-threaded runtime per worker thread; each connection, and
-//!   everything it starts, runs on one of them from start to end.
-//! - [`route`]: decodes and classifies the request path the way Go's `net/http` and
-//!   gorilla/mux route it inside dockerd.
-//! - [`passthrough`]: streams everything that is not a build both ways, splices
-//!   upgraded connections (attach, exec) with half-close.
-//! - [`build`]: the streaming rewrite of `POST /build`, stage by stage:
-//!   - [`query`]: the build parameters, parsed like Go, rebuilt from an allowlist;
-//!   - [`decompress`]: gzip, bzip2, xz and zstd contexts become plain tar;
-//!   - [`tar::reader`]: a streaming tar reader that agrees with Go's `archive/tar`;
-//!   - [`context`]: a model of the extracted context that finds the Dockerfile the way
-//!     the daemon would, holding only candidate Dockerfiles in memory;
-//!   - [`dockerfile`]: the scanner that inserts the owner `LABEL`s, following the
-//!     daemon's Dockerfile parser rules and refusing what parser versions disagree on;
-//!   - [`tar::writer`]: writes every header afresh, appends the rewritten Dockerfile
-//!     under a random name, and ends the archive itself.
-//! - [`upstream`]: connections to the daemon, with the response-head timeout.
-//! - [`access_log`]: one line per request, written when the exchange really ends.
-//! - [`error`]: Docker-style JSON errors (`{"message": ...}` and `errorDetail` lines).
+//! The modules are layered, and a module only ever uses modules of lower layers
+//! (`tests/layers.rs` checks this, and that no two files of one folder import each
+//! other in a circle):
+//!
+//! | layer | modules | what they are |
+//! |---|---|---|
+//! | 6 | [`cli`] | flags and environment into a [`config::Config`]; `buildgate check` |
+//! | 5 | [`server`] | listeners, worker threads, connections, shutdown; `dispatch` hands each request to its handler |
+//! | 4 | [`build`] | the streaming rewrite of `POST /build`; the BuildKit refusal |
+//! | 3 | [`gateway`] | the state every connection shares: configuration, daemon address, limits, permits |
+//! | 2 | [`route`], [`query`] | which dockerd handler a request reaches; the build query, read like Go and rebuilt |
+//! | 1 | [`context`], [`http`] | the model of the extracted build context; HTTP plumbing shared by every handler (bodies, errors, headers, upstream connections, the access log, the passthrough) |
+//! | 0 | [`config`], [`gourl`], [`tar`], [`dockerfile`], [`decompress`] | validated values, and the parsers of hostile input: Go's URL rules, the tar codec, the Dockerfile scanner, decompression |
+//!
+//! The build pipeline, stage by stage, all in one task per build ([`build`]):
+//!
+//! - [`query`]: the build parameters, parsed like Go, rebuilt from an allowlist;
+//! - [`decompress`]: gzip, bzip2, xz and zstd contexts become plain tar (on a decoder
+//!   thread of their own);
+//! - [`tar::reader`]: a streaming tar reader that agrees with Go's `archive/tar`;
+//! - [`context`]: a model of the extracted context that finds the Dockerfile the way
+//!   the daemon would, holding only candidate Dockerfiles in memory;
+//! - [`dockerfile`]: the scanner that inserts the owner `LABEL`s, following the
+//!   daemon's Dockerfile parser rules and refusing what parser versions disagree on;
+//! - [`tar::writer`]: writes every header afresh, appends the rewritten Dockerfile
+//!   under a random name, and ends the archive itself.
+//!
+//! Where a change goes: a new parser of client input is a leaf (layer 0) with its own
+//! table, property and fuzz tests; a new rule about what a request may do belongs in a
+//! handler's layer, never in `server` or `http`; and anything the daemon is asked on the
+//! gateway's own behalf goes through [`http::upstream`].
+#![forbid(unsafe_code)]
 
-pub mod access_log;
 pub mod build;
-pub mod check;
 pub mod cli;
 pub mod config;
 pub mod context;
 pub mod decompress;
 pub mod dockerfile;
-pub mod error;
-pub mod passthrough;
+pub mod gateway;
+pub mod gourl;
+pub mod http;
 pub mod query;
 pub mod route;
 pub mod server;
 pub mod tar;
-pub mod upstream;
-pub mod workers;

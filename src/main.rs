@@ -11,7 +11,7 @@ use buildgate::cli::{Cli, Command, LogFormat};
 fn main() -> std::process::ExitCode {
     let mut cli = Cli::parse();
     if let Some(Command::Check(args)) = cli.command.take() {
-        return buildgate::check::main(args);
+        return buildgate::cli::check::main(args);
     }
     init_logging(cli.log_format, &cli.log_level);
     let config = match cli.into_config() {

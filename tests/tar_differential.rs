@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use buildgate::tar::reader::{Event, Limits, Reader, TarError};
-use buildgate::tar::writer::{END_OF_ARCHIVE, first_entry, padding, write_header};
+use buildgate::tar::{END_OF_ARCHIVE, first_entry, padding, write_header};
 use buildgate::tar::{Entry, Kind};
 use bytes::BytesMut;
 use serde_json::{Value, json};
@@ -225,19 +225,7 @@ fn go_and_gateway_agree_on_every_fixture() {
 #[test]
 fn go_reads_writer_edge_cases_exactly() {
     let Some(bin) = tarlist() else { return };
-    let base = Entry {
-        name: b"f".to_vec(),
-        kind: Kind::Regular,
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        uname: Vec::new(),
-        gname: Vec::new(),
-        mtime: 0,
-        size: 0,
-        linkname: Vec::new(),
-        xattrs: Vec::new(),
-    };
+    let base = Entry::file("f", 0);
     let with = |f: &dyn Fn(&mut Entry)| {
         let mut e = base.clone();
         f(&mut e);

@@ -197,7 +197,11 @@ fn classify_agrees_with_go() {
                 "request",
                 vec![m.as_bytes().to_vec(), forwarded.into_bytes()],
             ));
-            cases.push((m, t.clone(), classify(&method, &uri).map_err(|e| e.status)));
+            cases.push((
+                m,
+                t.clone(),
+                classify(&method, &uri).map_err(|e| e.status.as_u16()),
+            ));
         }
     }
     let answers = ask(&bin, &questions);

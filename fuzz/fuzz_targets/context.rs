@@ -101,17 +101,11 @@ fuzz_target!(|data: &[u8]| {
             Vec::new()
         };
         let entry = Entry {
-            name,
             kind,
             mode: if k & 0x10 != 0 { 0o755 } else { 0o644 },
-            uid: 0,
-            gid: 0,
-            uname: Vec::new(),
-            gname: Vec::new(),
-            mtime: 0,
             size: body.len() as u64,
             linkname,
-            xattrs: Vec::new(),
+            ..Entry::file(name, 0)
         };
         match walk.entry(&entry) {
             Err(_) => return,

@@ -5,6 +5,7 @@
 //! [`Entry`], decides about it, and writes a new header from that value, so the daemon
 //! can only ever see what the gateway itself understood.
 
+pub mod header;
 #[cfg(test)]
 mod proptests;
 pub mod reader;
@@ -44,6 +45,46 @@ pub struct Entry {
     pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+impl Entry {
+    /// A regular file of `size` bytes as the gateway writes its own entries: root-owned,
+    /// mode 0644, at the epoch, no extended attributes.
+    pub fn file(name: impl Into<Vec<u8>>, size: u64) -> Entry {
+        Entry {
+            size,
+            ..Entry::bare(name.into(), Kind::Regular, 0o644)
+        }
+    }
+
+    /// A directory, likewise (mode 0755).
+    pub fn directory(name: impl Into<Vec<u8>>) -> Entry {
+        Entry::bare(name.into(), Kind::Directory, 0o755)
+    }
+
+    /// A symbolic or hard link to `target` (mode 0777, as `ln -s` makes them).
+    pub fn link(name: impl Into<Vec<u8>>, kind: Kind, target: impl Into<Vec<u8>>) -> Entry {
+        Entry {
+            linkname: target.into(),
+            ..Entry::bare(name.into(), kind, 0o777)
+        }
+    }
+
+    fn bare(name: Vec<u8>, kind: Kind, mode: u32) -> Entry {
+        Entry {
+            name,
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            uname: Vec::new(),
+            gname: Vec::new(),
+            mtime: 0,
+            size: 0,
+            linkname: Vec::new(),
+            xattrs: Vec::new(),
+        }
+    }
+}
+
 /// The sum of a header block's bytes, which both tar checksums start from. Bytes are
 /// added eight at a time as four 16-bit lanes of a `u64`: this runs for every header
 /// read and written, and byte-by-byte sums were the largest cost of a context of small
@@ -59,8 +100,9 @@ pub(crate) fn block_sum(block: &[u8; 512]) -> u32 {
     (0..4).map(|i| ((lanes >> (16 * i)) & 0xffff) as u32).sum()
 }
 
-pub use reader::{Event, Limits, Reader, TarError};
-pub use writer::{END_OF_ARCHIVE, first_entry, padding, write_header};
+pub use header::padding;
+pub use reader::{Event, Limit, Limits, Reader, TarError};
+pub use writer::{END_OF_ARCHIVE, first_entry, write_header};
 
 #[cfg(test)]
 mod tests {

@@ -14,22 +14,8 @@ use std::fmt;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use super::header::{BLOCK, GO_MAX_SPECIAL, MAX_ID, MAX_SIZE, field, padding_len};
 use super::{Entry, Kind, block_sum};
-
-const BLOCK: usize = 512;
-
-/// Go's `maxSpecialFileSize`: a PAX record set or GNU long name above this is an error
-/// for Go whatever our own limit says, so our limit is capped at it.
-const GO_MAX_SPECIAL: usize = 1 << 20;
-
-/// Largest uid/gid we pass on. The kernel's `uid_t` is 32 bits and `(uid_t)-1` means
-/// "leave unchanged" to chown, so anything above this would be read differently by the
-/// kernel than by the gateway.
-pub const MAX_ID: u64 = u32::MAX as u64 - 1;
-
-/// Largest regular-file size we accept: Go keeps sizes in an `int64`, and the size plus
-/// its padding must still fit one.
-pub const MAX_SIZE: u64 = i64::MAX as u64 - BLOCK as u64;
 
 /// What the reader consumes. A `Bytes` chunk straight from the network is read
 /// without a copy (file bodies come out as slices of it); a `BytesMut` suits callers
@@ -79,6 +65,15 @@ impl Default for Limits {
     }
 }
 
+/// Which of the [`Limits`] an archive went over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// [`Limits::max_pax_bytes`], or Go's own 1 MiB cap on meta headers.
+    PaxBytes,
+    /// [`Limits::max_path_len`].
+    PathLength,
+}
+
 /// What the reader found next in the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -107,6 +102,8 @@ pub enum TarError {
     TooLarge {
         offset: u64,
         what: &'static str,
+        /// Which of the [`Limits`] it is over, so the caller can name the setting.
+        limit_of: Limit,
         size: u64,
         limit: u64,
     },
@@ -159,6 +156,7 @@ impl fmt::Display for TarError {
                 what,
                 size,
                 limit,
+                ..
             } => write!(
                 f,
                 "tar: {what} at byte {offset} is {size} bytes, over the limit of {limit} bytes; \
@@ -417,6 +415,7 @@ impl Reader {
                 return Err(TarError::TooLarge {
                     offset: self.header_at,
                     what: kind.describe(),
+                    limit_of: Limit::PaxBytes,
                     size,
                     limit: limit as u64,
                 });
@@ -426,7 +425,7 @@ impl Reader {
             self.state = State::Special {
                 kind,
                 remaining: size,
-                pad: block_padding(size as u64),
+                pad: padding_len(size as u64),
             };
             return Ok(None);
         }
@@ -439,7 +438,7 @@ impl Reader {
         } else {
             State::Data {
                 remaining: size,
-                pad: block_padding(size),
+                pad: padding_len(size),
             }
         };
         Ok(Some(Event::Entry(entry)))
@@ -669,6 +668,7 @@ impl Reader {
                 } else {
                     "a link target"
                 },
+                limit_of: Limit::PathLength,
                 size: p.len() as u64,
                 limit: self.limits.max_path_len as u64,
             });
@@ -692,10 +692,6 @@ fn after_body(pad: usize) -> State {
     } else {
         State::Padding { remaining: pad }
     }
-}
-
-fn block_padding(size: u64) -> usize {
-    (size.wrapping_neg() & (BLOCK as u64 - 1)) as usize
 }
 
 /// Go's `isHeaderOnlyType`: these types never have a body, whatever the size field says.
@@ -743,18 +739,18 @@ fn c_string(b: &[u8]) -> &[u8] {
 
 /// Go's `readHeader` for a non-zero block (including `getFormat`'s checksum check).
 fn parse_block(blk: &[u8; BLOCK]) -> Result<RawHeader, String> {
-    let chksum = parse_octal(&blk[148..156]);
+    let chksum = parse_octal(&blk[field::CHECKSUM]);
     match chksum {
         Some(v) if checksum_matches(blk, v) => {}
         _ => return Err("header checksum mismatch (not a tar archive, or corrupted)".into()),
     }
 
-    let magic = &blk[257..263];
-    let format = if magic == b"ustar\0" && &blk[508..512] == b"tar\0" {
+    let magic = &blk[field::MAGIC];
+    let format = if magic == b"ustar\0" && &blk[field::STAR_TRAILER] == b"tar\0" {
         Format::Star
     } else if magic == b"ustar\0" {
         Format::Ustar
-    } else if magic == b"ustar " && &blk[263..265] == b" \0" {
+    } else if magic == b"ustar " && &blk[field::VERSION] == b" \0" {
         Format::Gnu
     } else {
         Format::V7
@@ -769,34 +765,34 @@ fn parse_block(blk: &[u8; BLOCK]) -> Result<RawHeader, String> {
             0
         }
     };
-    let mut name = c_string(&blk[0..100]).to_vec();
-    let linkname = c_string(&blk[157..257]).to_vec();
-    let size = num("size", &blk[124..136]);
-    let mode = num("mode", &blk[100..108]);
-    let uid = num("uid", &blk[108..116]);
-    let gid = num("gid", &blk[116..124]);
-    let mtime = num("mtime", &blk[136..148]);
+    let mut name = c_string(&blk[field::NAME]).to_vec();
+    let linkname = c_string(&blk[field::LINKNAME]).to_vec();
+    let size = num("size", &blk[field::SIZE]);
+    let mode = num("mode", &blk[field::MODE]);
+    let uid = num("uid", &blk[field::UID]);
+    let gid = num("gid", &blk[field::GID]);
+    let mtime = num("mtime", &blk[field::MTIME]);
     let (mut uname, mut gname) = (Vec::new(), Vec::new());
 
     if format != Format::V7 {
-        uname = c_string(&blk[265..297]).to_vec();
-        gname = c_string(&blk[297..329]).to_vec();
-        num("devmajor", &blk[329..337]);
-        num("devminor", &blk[337..345]);
+        uname = c_string(&blk[field::UNAME]).to_vec();
+        gname = c_string(&blk[field::GNAME]).to_vec();
+        num("devmajor", &blk[field::DEVMAJOR]);
+        num("devminor", &blk[field::DEVMINOR]);
         let prefix: &[u8] = match format {
-            Format::Ustar => c_string(&blk[345..500]),
+            Format::Ustar => c_string(&blk[field::PREFIX]),
             Format::Star => {
-                num("atime", &blk[476..488]);
-                num("ctime", &blk[488..500]);
-                c_string(&blk[345..476])
+                num("atime", &blk[field::STAR_ATIME]);
+                num("ctime", &blk[field::STAR_CTIME]);
+                c_string(&blk[field::STAR_PREFIX])
             }
             _ => {
                 // GNU has no prefix field, but Go falls back to reading one (for files
                 // from pre-1.8 Go writers) when the atime/ctime fields do not parse and
                 // the bytes there are ASCII.
                 let unparsable = |b: &[u8]| b[0] != 0 && parse_numeric(b).is_none();
-                let p = c_string(&blk[345..500]);
-                if (unparsable(&blk[345..357]) || unparsable(&blk[357..369]))
+                let p = c_string(&blk[field::PREFIX]);
+                if (unparsable(&blk[field::GNU_ATIME]) || unparsable(&blk[field::GNU_CTIME]))
                     && p.iter().all(|&c| c < 0x80)
                 {
                     p
@@ -816,7 +812,7 @@ fn parse_block(blk: &[u8; BLOCK]) -> Result<RawHeader, String> {
         return Err(format!("the {what} field is not a valid number"));
     }
     Ok(RawHeader {
-        typeflag: blk[156],
+        typeflag: blk[field::TYPEFLAG],
         name,
         linkname,
         size,
@@ -834,13 +830,13 @@ fn parse_block(blk: &[u8; BLOCK]) -> Result<RawHeader, String> {
 /// tars did) as signed chars. The signed sum is 256 less for every byte above 0x7f, and
 /// is only worked out when the unsigned one does not match.
 fn checksum_matches(blk: &[u8; BLOCK], v: i64) -> bool {
-    let field: i64 = blk[148..156].iter().map(|&c| i64::from(c)).sum();
+    let field: i64 = blk[field::CHECKSUM].iter().map(|&c| i64::from(c)).sum();
     let unsigned = i64::from(block_sum(blk)) - field + 8 * i64::from(b' ');
     if v == unsigned {
         return true;
     }
     let high = |b: &[u8]| b.iter().filter(|&&c| c > 0x7f).count() as i64;
-    v == unsigned - 256 * (high(&blk[..148]) + high(&blk[156..]))
+    v == unsigned - 256 * (high(&blk[..field::CHECKSUM.start]) + high(&blk[field::CHECKSUM.end..]))
 }
 
 /// Go's `parseNumeric`: base-256 when the high bit is set, octal otherwise.
@@ -996,7 +992,8 @@ fn parse_pax(mut s: &[u8]) -> Result<PaxRecords, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tar::writer::{END_OF_ARCHIVE, padding, write_header};
+    use crate::tar::header::padding;
+    use crate::tar::writer::{END_OF_ARCHIVE, write_header};
 
     const ZERO: [u8; BLOCK] = [0; BLOCK];
 
@@ -2066,136 +2063,6 @@ mod tests {
                 }
                 Err(e) => assert!(!name.starts_with("ok-"), "{name}: {e}"),
             }
-        }
-    }
-
-    /// xorshift64*: the property tests need variety, not cryptography, and must replay.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-        fn bytes(&mut self, max: u64, alphabet: &[u8]) -> Vec<u8> {
-            let n = 1 + self.below(max);
-            (0..n)
-                .map(|_| alphabet[self.below(alphabet.len() as u64) as usize])
-                .collect()
-        }
-    }
-
-    fn arbitrary_entry(rng: &mut Rng) -> (Entry, Vec<u8>) {
-        let mut path_chars: Vec<u8> = (0x20..0x7f).collect();
-        path_chars.extend([0x80, 0xc3, 0xa9, 0xff, b'/', b'/']);
-        let kind = [
-            Kind::Regular,
-            Kind::Directory,
-            Kind::Symlink,
-            Kind::HardLink,
-        ][rng.below(4) as usize];
-        let lens = [10, 100, 101, 300, 4096];
-        let name_len = lens[rng.below(5) as usize];
-        let name = rng.bytes(name_len, &path_chars);
-        let link_len = lens[rng.below(5) as usize];
-        let linkname = match kind {
-            Kind::Symlink | Kind::HardLink => rng.bytes(link_len, &path_chars),
-            _ => Vec::new(),
-        };
-        let num = |rng: &mut Rng, max: u64| match rng.below(4) {
-            0 => 0,
-            1 => rng.below(0o7777777 + 2),
-            2 => max,
-            _ => rng.below(max + 1),
-        };
-        let uid = num(rng, MAX_ID);
-        let gid = num(rng, MAX_ID);
-        let mtime = match rng.below(4) {
-            0 => 0,
-            1 => rng.next() as i64,
-            2 => -(rng.below(1 << 40) as i64),
-            _ => rng.below(1 << 34) as i64,
-        };
-        let data = if kind == Kind::Regular {
-            (0..rng.below(1500)).map(|_| rng.next() as u8).collect()
-        } else {
-            Vec::new()
-        };
-        let mut xattrs: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for _ in 0..rng.below(3) {
-            let k = rng.bytes(20, b"abcdefgh.");
-            if !xattrs.iter().any(|(k2, _)| *k2 == k) {
-                let v = (0..=rng.below(40)).map(|_| rng.next() as u8).collect();
-                xattrs.push((k, v));
-            }
-        }
-        let entry = Entry {
-            name,
-            kind,
-            mode: rng.below(0o10000) as u32,
-            uid,
-            gid,
-            uname: rng.bytes(40, b"abcxyz-_ \xe9"),
-            gname: if rng.below(2) == 0 {
-                Vec::new()
-            } else {
-                rng.bytes(40, b"abc")
-            },
-            mtime,
-            size: data.len() as u64,
-            linkname,
-            xattrs,
-        };
-        (entry, data)
-    }
-
-    #[test]
-    fn property_written_entries_read_back_equal() {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        for round in 0..300 {
-            let entries: Vec<_> = (0..1 + rng.below(5))
-                .map(|_| arbitrary_entry(&mut rng))
-                .collect();
-            let data = write_all(&entries);
-            let chunk = 1 + rng.below(700) as usize;
-            let got = read_with(&data, chunk, Limits::default());
-            assert_eq!(got.as_ref(), Ok(&entries), "round {round}");
-        }
-    }
-
-    #[test]
-    fn property_arbitrary_bytes_never_panic() {
-        let mut rng = Rng(0xD1B5_4A32_D192_ED03);
-        let seeds: Vec<Vec<u8>> = fixtures()
-            .into_iter()
-            .map(|(_, d)| d)
-            .filter(|d| !d.is_empty() && d.len() < 16 * 1024)
-            .collect();
-        for _ in 0..3000 {
-            let mut data = seeds[rng.below(seeds.len() as u64) as usize].clone();
-            for _ in 0..1 + rng.below(8) {
-                let at = rng.below(data.len() as u64) as usize;
-                data[at] = rng.next() as u8;
-                // Re-seal the block's checksum so mutations reach past the checksum check.
-                if rng.below(2) == 0 {
-                    let start = at - at % BLOCK;
-                    if let Some(blk) = data.get_mut(start..start + BLOCK) {
-                        blk[148..156].fill(b' ');
-                        let sum: u32 = blk.iter().map(|&c| u32::from(c)).sum();
-                        blk[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-                    }
-                }
-            }
-            let chunk = 1 + rng.below(1024) as usize;
-            let _ = read_with(&data, chunk, Limits::default());
-        }
-        for _ in 0..300 {
-            let data: Vec<u8> = (0..rng.below(4096)).map(|_| rng.next() as u8).collect();
-            let _ = read_with(&data, 1 + rng.below(600) as usize, Limits::default());
         }
     }
 }

@@ -8,45 +8,22 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::reader::{MAX_ID, MAX_SIZE, TarError};
+use super::header::{BLOCK, GO_MAX_SPECIAL, MAX_ID, MAX_SIZE, field, padding};
+use super::reader::TarError;
 use super::{Entry, Kind, block_sum};
-
-const BLOCK: usize = 512;
-static ZEROS: [u8; BLOCK] = [0; BLOCK];
 
 /// Largest values the numeric USTAR fields hold in octal with a NUL terminator.
 const MAX_OCTAL_8: u64 = (1 << 21) - 1;
 const MAX_OCTAL_12: u64 = (1 << 33) - 1;
 
-/// Go refuses a PAX record set larger than this.
-const MAX_PAX: usize = 1 << 20;
-
 /// Two zero blocks.
 pub const END_OF_ARCHIVE: [u8; 1024] = [0; 1024];
-
-/// Zero bytes needed after `size` bytes of data to reach a 512-byte boundary.
-pub fn padding(size: u64) -> &'static [u8] {
-    let n = (size.wrapping_neg() % BLOCK as u64) as usize;
-    &ZEROS[..n]
-}
 
 /// The fixed first entry of every gateway archive. Starting with "./" means the stream
 /// can never begin with a compression magic (dockerd sniffs the first bytes), and dockerd
 /// skips "." when it already exists.
 pub fn first_entry() -> Entry {
-    Entry {
-        name: b"./".to_vec(),
-        kind: Kind::Directory,
-        mode: 0o755,
-        uid: 0,
-        gid: 0,
-        uname: Vec::new(),
-        gname: Vec::new(),
-        mtime: 0,
-        size: 0,
-        linkname: Vec::new(),
-        xattrs: Vec::new(),
-    }
+    Entry::directory("./")
 }
 
 /// Append the header block(s) for `entry` to `out`: a PAX `x` header first when any field
@@ -54,11 +31,11 @@ pub fn first_entry() -> Entry {
 pub fn write_header(entry: &Entry, out: &mut BytesMut) -> Result<(), TarError> {
     validate(entry)?;
     let pax = pax_records(entry);
-    if pax.len() > MAX_PAX {
+    if pax.len() > GO_MAX_SPECIAL {
         return Err(refuse(
             entry,
             format!(
-                "its PAX records take {} bytes, over Go's limit of {MAX_PAX}",
+                "its PAX records take {} bytes, over Go's limit of {GO_MAX_SPECIAL}",
                 pax.len()
             ),
         ));
@@ -66,13 +43,13 @@ pub fn write_header(entry: &Entry, out: &mut BytesMut) -> Result<(), TarError> {
     out.reserve(3 * BLOCK + pax.len());
     if !pax.is_empty() {
         let mut h = [0u8; BLOCK];
-        put_str(&mut h[0..100], b"././@PaxHeader");
-        put_octal(&mut h[100..108], 0o644);
-        put_octal(&mut h[108..116], 0);
-        put_octal(&mut h[116..124], 0);
-        put_octal(&mut h[124..136], pax.len() as u64);
-        put_octal(&mut h[136..148], 0);
-        h[156] = b'x';
+        put_str(&mut h[field::NAME], b"././@PaxHeader");
+        put_octal(&mut h[field::MODE], 0o644);
+        put_octal(&mut h[field::UID], 0);
+        put_octal(&mut h[field::GID], 0);
+        put_octal(&mut h[field::SIZE], pax.len() as u64);
+        put_octal(&mut h[field::MTIME], 0);
+        h[field::TYPEFLAG] = b'x';
         finish_ustar(&mut h);
         out.put_slice(&h);
         out.put_slice(&pax);
@@ -80,24 +57,24 @@ pub fn write_header(entry: &Entry, out: &mut BytesMut) -> Result<(), TarError> {
     }
 
     let mut h = [0u8; BLOCK];
-    put_str(&mut h[0..100], &entry.name);
-    put_octal(&mut h[100..108], u64::from(entry.mode));
-    put_octal(&mut h[108..116], fit(entry.uid, MAX_OCTAL_8));
-    put_octal(&mut h[116..124], fit(entry.gid, MAX_OCTAL_8));
-    put_octal(&mut h[124..136], fit(entry.size, MAX_OCTAL_12));
+    put_str(&mut h[field::NAME], &entry.name);
+    put_octal(&mut h[field::MODE], u64::from(entry.mode));
+    put_octal(&mut h[field::UID], fit(entry.uid, MAX_OCTAL_8));
+    put_octal(&mut h[field::GID], fit(entry.gid, MAX_OCTAL_8));
+    put_octal(&mut h[field::SIZE], fit(entry.size, MAX_OCTAL_12));
     put_octal(
-        &mut h[136..148],
+        &mut h[field::MTIME],
         u64::try_from(entry.mtime).map_or(0, |m| fit(m, MAX_OCTAL_12)),
     );
-    h[156] = match entry.kind {
+    h[field::TYPEFLAG] = match entry.kind {
         Kind::Regular => b'0',
         Kind::HardLink => b'1',
         Kind::Symlink => b'2',
         Kind::Directory => b'5',
     };
-    put_str(&mut h[157..257], &entry.linkname);
-    put_str(&mut h[265..297], &entry.uname);
-    put_str(&mut h[297..329], &entry.gname);
+    put_str(&mut h[field::LINKNAME], &entry.linkname);
+    put_str(&mut h[field::UNAME], &entry.uname);
+    put_str(&mut h[field::GNAME], &entry.gname);
     finish_ustar(&mut h);
     out.put_slice(&h);
     Ok(())
@@ -242,13 +219,16 @@ fn put_octal(field: &mut [u8], mut v: u64) {
 }
 
 fn finish_ustar(h: &mut [u8; BLOCK]) {
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    put_octal(&mut h[329..337], 0);
-    put_octal(&mut h[337..345], 0);
-    h[148..156].fill(b' ');
+    h[field::MAGIC].copy_from_slice(b"ustar\0");
+    h[field::VERSION].copy_from_slice(b"00");
+    put_octal(&mut h[field::DEVMAJOR], 0);
+    put_octal(&mut h[field::DEVMINOR], 0);
+    h[field::CHECKSUM].fill(b' ');
     let sum = block_sum(h);
-    put_octal(&mut h[148..155], u64::from(sum));
+    put_octal(
+        &mut h[field::CHECKSUM.start..field::CHECKSUM.end - 1],
+        u64::from(sum),
+    );
     h[155] = b' ';
 }
 

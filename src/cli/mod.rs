@@ -2,10 +2,14 @@
 //! because CI runners (GitLab's `config.toml`, Buildkite hooks, systemd units) pass
 //! settings through the environment more easily than through arguments.
 
+pub mod check;
+pub mod parse;
+
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use self::parse::{parse_mode, parse_seconds, parse_size};
 use crate::config::{Address, Config, Owner, validate_owner_key, validate_owner_value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -169,44 +173,8 @@ Builds must use the classic builder (DOCKER_BUILDKIT=0); BuildKit is refused.";
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check that builds through buildgate will work with a Docker daemon, then exit
-    #[command(long_about = crate::check::LONG_ABOUT)]
-    Check(crate::check::CheckArgs),
-}
-
-fn parse_mode(value: &str) -> Result<u32, String> {
-    let digits = value.strip_prefix("0o").unwrap_or(value);
-    let mode = u32::from_str_radix(digits, 8)
-        .map_err(|_| format!("{value:?} is not an octal mode such as 0660"))?;
-    if mode > 0o777 {
-        return Err(format!(
-            "{value:?}: only permission bits (at most 0777) are allowed"
-        ));
-    }
-    Ok(mode)
-}
-
-fn parse_size(value: &str) -> Result<u64, String> {
-    let upper = value.trim().to_ascii_uppercase();
-    let (digits, shift) = match upper.trim_end_matches("IB").trim_end_matches('B') {
-        d if d.ends_with('K') => (&d[..d.len() - 1], 10),
-        d if d.ends_with('M') => (&d[..d.len() - 1], 20),
-        d if d.ends_with('G') => (&d[..d.len() - 1], 30),
-        d => (d, 0),
-    };
-    digits
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-        .ok_or_else(|| format!("{value:?} is not a size such as 1048576, 512K, 1M or 4G"))
-}
-
-pub(crate) fn parse_seconds(value: &str) -> Result<Duration, String> {
-    let digits = value.strip_suffix('s').unwrap_or(value);
-    digits
-        .parse::<u64>()
-        .map(Duration::from_secs)
-        .map_err(|_| format!("{value:?} is not a whole number of seconds"))
+    #[command(long_about = check::LONG_ABOUT)]
+    Check(check::CheckArgs),
 }
 
 impl Cli {
@@ -344,20 +312,5 @@ mod tests {
                 .command
                 .is_none()
         );
-    }
-
-    #[test]
-    fn modes_and_seconds() {
-        assert_eq!(parse_mode("0600").unwrap(), 0o600);
-        assert_eq!(parse_mode("0o660").unwrap(), 0o660);
-        assert!(parse_mode("rw").is_err());
-        assert_eq!(parse_size("1M").unwrap(), 1 << 20);
-        assert_eq!(parse_size("512KiB").unwrap(), 512 << 10);
-        assert_eq!(parse_size("4g").unwrap(), 4 << 30);
-        assert_eq!(parse_size("1000").unwrap(), 1000);
-        assert!(parse_size("1T").is_err());
-        assert!(parse_size("99999999999999G").is_err());
-        assert_eq!(parse_seconds("7s").unwrap(), Duration::from_secs(7));
-        assert!(parse_seconds("-1").is_err());
     }
 }

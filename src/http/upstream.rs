@@ -9,22 +9,22 @@
 use std::io;
 use std::time::Duration;
 
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
-use tokio::net::{TcpStream, UnixStream};
-
-use crate::config::Address;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::oneshot;
 
-use crate::error::{Body, BoxError, boxed};
+use super::body::{Body, BoxError, boxed};
+use super::error::ApiError;
+use crate::config::Address;
 
 /// How to reach the daemon.
 #[derive(Debug, Clone)]
@@ -61,6 +61,31 @@ impl Upstream {
 
     pub fn address(&self) -> &Address {
         &self.address
+    }
+
+    /// The answer when the daemon cannot be reached at all.
+    pub fn unreachable(&self, cause: &dyn std::fmt::Display) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "cannot reach the Docker daemon at {}: {cause}",
+                self.address
+            ),
+        )
+    }
+
+    /// The answer when a request was sent but no response came.
+    pub fn send_failed(&self, err: &SendError) -> ApiError {
+        match err {
+            SendError::Timeout(_) => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "the Docker daemon at {} did not answer: {err}",
+                    self.address
+                ),
+            ),
+            SendError::Hyper(err) => self.unreachable(err),
+        }
     }
 
     /// Opens a new connection and performs the HTTP/1.1 handshake. The connection task

@@ -14,16 +14,18 @@
 
 use std::sync::Arc;
 
-use http::header::{self, HeaderMap, HeaderName};
+use http::header;
 use http::{Request, Response, StatusCode};
 use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::sync::Mutex;
 
-use crate::access_log::{Direction, Metered, RequestLog};
-use crate::error::{ApiError, Body, boxed, empty};
-use crate::upstream::{SendError, Sender, Upstream};
+use super::access_log::{Direction, Metered, RequestLog};
+use super::body::{Body, boxed, empty};
+use super::error::ApiError;
+use super::headers::{strip_hop_by_hop, wants_upgrade};
+use super::upstream::{SendError, Sender, Upstream};
 
 /// Per client connection: the daemon connection its previous request used, kept for the
 /// next one. Requests on one HTTP/1.1 connection are sequential, so at most one sender
@@ -31,58 +33,6 @@ use crate::upstream::{SendError, Sender, Upstream};
 #[derive(Default)]
 pub struct ConnCache {
     sender: Mutex<Option<Sender>>,
-}
-
-/// Headers that describe one hop, not the message (RFC 9110 §7.6.1, plus the legacy
-/// `Proxy-Connection` and `Keep-Alive`).
-const HOP_BY_HOP: [HeaderName; 7] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
-
-/// The comma-separated tokens of every `name` header, trimmed (`Connection`,
-/// `Upgrade`). Values that are not text carry no token we act on.
-pub fn header_tokens(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &str> {
-    headers
-        .get_all(name)
-        .into_iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-}
-
-/// Removes hop-by-hop headers, including every header the `Connection` header names.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = header_tokens(headers, header::CONNECTION)
-        .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
-        headers.remove(name);
-    }
-}
-
-/// True when the request asks to switch protocols (`Connection: Upgrade` plus an
-/// `Upgrade` header), which is how the docker CLI asks to hijack attach/exec streams.
-pub fn wants_upgrade(headers: &HeaderMap) -> bool {
-    let connection_upgrade = header_tokens(headers, header::CONNECTION)
-        .any(|token| token.eq_ignore_ascii_case("upgrade"));
-    connection_upgrade && headers.contains_key(header::UPGRADE)
-}
-
-/// The answer when the daemon cannot be reached at all.
-pub fn unreachable(upstream: &Upstream, cause: &dyn std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_GATEWAY,
-        format!(
-            "cannot reach the Docker daemon at {}: {cause}",
-            upstream.address()
-        ),
-    )
 }
 
 /// Forwards one request and returns the daemon's response, streaming.
@@ -131,7 +81,7 @@ pub async fn forward(
     let cached = cache.sender.lock().await.take();
     let (mut sender, reused) = match upstream.reuse(cached).await {
         Ok(found) => found,
-        Err(err) => return fail(&log, unreachable(upstream, &err)),
+        Err(err) => return fail(&log, upstream.unreachable(&err)),
     };
     let first = upstream.send(&mut sender, upstream_req).await;
     let mut response = match (first, replay) {
@@ -143,14 +93,14 @@ pub async fn forward(
             *again.headers_mut() = headers;
             sender = match upstream.connect().await {
                 Ok(sender) => sender,
-                Err(err) => return fail(&log, unreachable(upstream, &err)),
+                Err(err) => return fail(&log, upstream.unreachable(&err)),
             };
             match upstream.send(&mut sender, again).await {
                 Ok(response) => response,
-                Err(err) => return fail(&log, send_failed(upstream, &err)),
+                Err(err) => return fail(&log, upstream.send_failed(&err)),
             }
         }
-        (Err(err), _) => return fail(&log, send_failed(upstream, &err)),
+        (Err(err), _) => return fail(&log, upstream.send_failed(&err)),
     };
     log.set_status(response.status());
 
@@ -210,68 +160,8 @@ pub async fn forward(
     Response::from_parts(parts, boxed(Metered::new(body, log, Direction::Out)))
 }
 
-/// The answer when a request was sent but no response came.
-pub fn send_failed(upstream: &Upstream, err: &SendError) -> ApiError {
-    match err {
-        SendError::Timeout(_) => ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            format!(
-                "the Docker daemon at {} did not answer: {err}",
-                upstream.address()
-            ),
-        ),
-        SendError::Hyper(err) => unreachable(upstream, err),
-    }
-}
-
 fn fail(log: &RequestLog, err: ApiError) -> Response<Body> {
     tracing::warn!(error = %err, "request failed");
     log.set_status(err.status);
     err.into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http::HeaderValue;
-
-    #[test]
-    fn strips_hop_by_hop_and_connection_named_headers() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("keep-alive, X-Private"),
-        );
-        headers.insert("x-private", HeaderValue::from_static("1"));
-        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        headers.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        );
-        headers.insert(header::TE, HeaderValue::from_static("trailers"));
-        headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-        headers.insert("x-registry-auth", HeaderValue::from_static("secret"));
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        strip_hop_by_hop(&mut headers);
-        let mut left: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
-        left.sort_unstable();
-        assert_eq!(left, vec!["content-type", "x-registry-auth"]);
-    }
-
-    #[test]
-    fn upgrade_detection_needs_both_headers() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-        assert!(!wants_upgrade(&headers));
-        headers.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("keep-alive, Upgrade"),
-        );
-        assert!(wants_upgrade(&headers));
-        headers.remove(header::UPGRADE);
-        assert!(!wants_upgrade(&headers));
-    }
 }

@@ -24,10 +24,11 @@
 //! makes `ParseForm` put body pairs *before* query pairs) is not handled
 //! here: the build pipeline always sends `Content-Type: application/x-tar`.
 
+use http::StatusCode;
 use std::collections::BTreeMap;
-use std::fmt;
 
-use crate::route::{Mode, unescape};
+use crate::gourl::{self, Mode, unescape};
+use crate::http::error::ApiError;
 
 /// What the gateway enforces on every build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,31 +43,13 @@ pub struct Policy {
     pub allow_host_network: bool,
 }
 
-/// A refusal, with the status and message to send to the client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueryError {
-    pub status: u16,
-    pub message: String,
-}
-
-impl fmt::Display for QueryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.message, self.status)
-    }
-}
-
-impl std::error::Error for QueryError {}
-
-fn bad(message: impl Into<String>) -> QueryError {
-    QueryError {
-        status: 400,
-        message: message.into(),
-    }
+fn bad(message: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(message)
 }
 
 /// Message for a remote build context.
 pub const REMOTE_REFUSED: &str =
-    "buildgate: remote build contexts are not allowed; send the context in the request body";
+    "remote build contexts are not allowed; send the context in the request body";
 
 /// How the daemon reads a key, and what the gateway does with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,15 +155,13 @@ pub struct BuildQuery {
 impl BuildQuery {
     /// Parse the raw query string (None = no query) exactly as Go's
     /// `url.ParseQuery` + `r.FormValue` do, then apply policy.
-    pub fn parse(raw: Option<&str>, policy: &Policy) -> Result<BuildQuery, QueryError> {
+    pub fn parse(raw: Option<&str>, policy: &Policy) -> Result<BuildQuery, ApiError> {
         let pairs = parse_query_strict(raw.unwrap_or(""))?;
 
         // Count reads of once-read keys; refuse duplicates (one reading only).
         for (key, kind) in KEYS {
             if *kind != Kind::List && pairs.iter().filter(|(k, _)| k == key).count() > 1 {
-                return Err(bad(format!(
-                    "buildgate: query parameter {key:?} given more than once"
-                )));
+                return Err(bad(format!("query parameter {key:?} given more than once")));
             }
         }
         // FormValue: the first (here: only) value, "" when absent.
@@ -199,12 +180,12 @@ impl BuildQuery {
             "" | "1" => {}
             "2" => {
                 return Err(bad(
-                    "buildgate: BuildKit builds (version=2) are not supported; set DOCKER_BUILDKIT=0 to use the legacy builder",
+                    "BuildKit builds (version=2) are not supported; set DOCKER_BUILDKIT=0 to use the legacy builder",
                 ));
             }
             other => {
                 return Err(bad(format!(
-                    "buildgate: invalid builder version {other:?}; only version=1 is supported"
+                    "invalid builder version {other:?}; only version=1 is supported"
                 )));
             }
         }
@@ -213,17 +194,15 @@ impl BuildQuery {
         }
         if !value("outputs").is_empty() {
             return Err(bad(
-                "buildgate: build outputs (--output) need BuildKit, which is not supported; set DOCKER_BUILDKIT=0 and drop --output",
+                "build outputs (--output) need BuildKit, which is not supported; set DOCKER_BUILDKIT=0 and drop --output",
             ));
         }
         let networkmode = value("networkmode");
         if !policy.allow_host_network && is_host_like_network(networkmode) {
-            return Err(QueryError {
-                status: 403,
-                message: format!(
-                    "buildgate: networkmode {networkmode:?} is not allowed for builds"
-                ),
-            });
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("networkmode {networkmode:?} is not allowed for builds"),
+            ));
         }
 
         let mut labels = parse_labels(value("labels"))?;
@@ -291,9 +270,9 @@ impl BuildQuery {
             if !out.is_empty() {
                 out.push('&');
             }
-            out.push_str(&go_query_escape(k));
+            out.push_str(&gourl::query_escape(k));
             out.push('=');
-            out.push_str(&go_query_escape(v));
+            out.push_str(&gourl::query_escape(v));
         };
         push("version", "1");
         push("dockerfile", dockerfile);
@@ -321,12 +300,12 @@ fn is_host_like_network(mode: &str) -> bool {
 /// `null` means no labels, a `null` value becomes `""` (Go stores the zero
 /// value), duplicate keys: last wins, anything else (non-object, non-string
 /// values, invalid JSON, trailing data) is an error, as it is for the daemon.
-fn parse_labels(raw: &str) -> Result<BTreeMap<String, String>, QueryError> {
+fn parse_labels(raw: &str) -> Result<BTreeMap<String, String>, ApiError> {
     let mut labels = BTreeMap::new();
     if raw.is_empty() {
         return Ok(labels);
     }
-    let invalid = |why: &str| bad(format!("buildgate: invalid labels parameter: {why}"));
+    let invalid = |why: &str| bad(format!("invalid labels parameter: {why}"));
     let value: serde_json::Value =
         serde_json::from_str(raw).map_err(|e| invalid(&e.to_string()))?;
     match value {
@@ -349,10 +328,10 @@ fn parse_labels(raw: &str) -> Result<BTreeMap<String, String>, QueryError> {
 /// `url.ParseQuery`, refusing instead of dropping: `;` anywhere, bad escapes,
 /// non-UTF-8 keys or values. Returns the pairs in order, like `url.Values`
 /// keeps per-key order.
-fn parse_query_strict(raw: &str) -> Result<Vec<(String, String)>, QueryError> {
+fn parse_query_strict(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
     if raw.contains(';') {
         return Err(bad(
-            "buildgate: ';' in the query string is not allowed (Go versions disagree on it); encode it as %3B",
+            "';' in the query string is not allowed (Go versions disagree on it); encode it as %3B",
         ));
     }
     let mut pairs = Vec::new();
@@ -361,11 +340,10 @@ fn parse_query_strict(raw: &str) -> Result<Vec<(String, String)>, QueryError> {
             continue;
         }
         let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
-        let decode = |s: &str| -> Result<String, QueryError> {
+        let decode = |s: &str| -> Result<String, ApiError> {
             let bytes = unescape(s.as_bytes(), Mode::QueryComponent)
-                .map_err(|e| bad(format!("buildgate: bad query string: {e}")))?;
-            String::from_utf8(bytes)
-                .map_err(|_| bad("buildgate: query parameter is not valid UTF-8"))
+                .map_err(|e| bad(format!("bad query string: {e}")))?;
+            String::from_utf8(bytes).map_err(|_| bad("query parameter is not valid UTF-8"))
         };
         pairs.push((decode(k)?, decode(v)?));
     }
@@ -402,26 +380,7 @@ fn json_object(map: &BTreeMap<String, String>) -> String {
     out
 }
 
-/// Percent-encode everything but RFC 3986 unreserved bytes. Go's
-/// `QueryUnescape` maps `%XX` to the byte and leaves these bytes alone, so
-/// it returns the input unchanged (no `+`, no `;`, no `&`, no `=` survive).
-pub(crate) fn go_query_escape(s: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
-#[path = "query_proptests.rs"]
 mod proptests;
 
 #[cfg(test)]
@@ -474,7 +433,7 @@ mod tests {
     }
 
     fn parse(raw: &str) -> Result<BuildQuery, u16> {
-        BuildQuery::parse(Some(raw), &policy()).map_err(|e| e.status)
+        BuildQuery::parse(Some(raw), &policy()).map_err(|e| e.status.as_u16())
     }
 
     #[test]
@@ -530,7 +489,7 @@ mod tests {
     #[test]
     fn refusal_messages() {
         let e = BuildQuery::parse(Some("remote=x"), &policy()).unwrap_err();
-        assert_eq!(e.message, REMOTE_REFUSED);
+        assert_eq!(e.message, format!("buildgate: {REMOTE_REFUSED}"));
         let e = BuildQuery::parse(Some("version=2"), &policy()).unwrap_err();
         assert!(e.message.contains("DOCKER_BUILDKIT=0"), "{e}");
         // What the 20.10 CLI sends with DOCKER_BUILDKIT=1: the advice must be the
@@ -625,7 +584,7 @@ mod tests {
 
     #[test]
     fn labels_owner_is_forced() {
-        let enc = |json: &str| format!("labels={}", go_query_escape(json));
+        let enc = |json: &str| format!("labels={}", gourl::query_escape(json));
         let table: &[(&str, &[(&str, &str)])] = &[
             ("", &[]),
             ("null", &[]),
@@ -709,7 +668,7 @@ mod tests {
         for s in [
             "", "a", " ", "+", "%", "%25", "é", "\u{0}", "a&b=c;d", "~-._",
         ] {
-            let e = go_query_escape(s);
+            let e = gourl::query_escape(s);
             assert_eq!(
                 unescape(e.as_bytes(), Mode::QueryComponent).unwrap(),
                 s.as_bytes()

@@ -26,8 +26,10 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 
+use super::parse::parse_seconds;
 use crate::config::Address;
-use crate::upstream::Upstream;
+use crate::http::body::empty;
+use crate::http::upstream::Upstream;
 
 /// The oldest Docker API version the gateway supports.
 pub const MIN_API: (u32, u32) = (1, 24);
@@ -63,7 +65,7 @@ pub struct CheckArgs {
         value_name = "SECS",
         env = "BUILDGATE_CONNECT_TIMEOUT",
         default_value = "5",
-        value_parser = crate::cli::parse_seconds
+        value_parser = parse_seconds
     )]
     pub connect_timeout: Duration,
 }
@@ -407,7 +409,7 @@ async fn get(upstream: &Upstream, path: &str, timeout: Duration) -> Result<Answe
             http::header::USER_AGENT,
             concat!("buildgate-check/", env!("CARGO_PKG_VERSION")),
         )
-        .body(crate::error::empty())
+        .body(empty())
         .map_err(|e| e.to_string())?;
     let exchange = async {
         let response = sender

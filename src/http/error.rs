@@ -6,35 +6,9 @@
 //! streamed response (a build's progress) has started, it reports failures as an
 //! `errorDetail` line instead, which clients also print.
 
-use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
 
-/// The error type every body in the gateway carries. Boxed because bodies from hyper,
-/// from decoders and from the gateway itself all end up behind one type.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The one body type the gateway hands to hyper, in both directions.
-pub type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
-
-/// Wraps any body into the gateway's boxed body type.
-pub fn boxed<B>(body: B) -> Body
-where
-    B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
-    B::Error: Into<BoxError>,
-{
-    body.map_err(Into::into).boxed()
-}
-
-/// An empty body.
-pub fn empty() -> Body {
-    boxed(http_body_util::Empty::<Bytes>::new())
-}
-
-/// A complete, small body.
-pub fn full(bytes: impl Into<Bytes>) -> Body {
-    boxed(Full::new(bytes.into()))
-}
+use super::body::{Body, full};
 
 /// A refusal or failure the gateway answers with itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,25 +18,14 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// `message` is what the user reads; it is prefixed with `buildgate: ` so that nobody
-    /// mistakes a gateway policy for a daemon bug.
+    /// `message` is what the user reads. It gets the `buildgate: ` prefix here, and only
+    /// here, so that nobody mistakes a gateway policy for a daemon bug; callers write the
+    /// message without it.
     pub fn new(status: StatusCode, message: impl std::fmt::Display) -> Self {
-        let message = message.to_string();
-        let message = if message.starts_with("buildgate: ") {
-            message
-        } else {
-            format!("buildgate: {message}")
-        };
-        Self { status, message }
-    }
-
-    /// For the stages that report a bare status code (route, query); a code that is
-    /// not a valid status becomes 400, since those stages only refuse client input.
-    pub fn with_code(code: u16, message: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
-            message,
-        )
+        Self {
+            status,
+            message: format!("buildgate: {message}"),
+        }
     }
 
     pub fn bad_request(message: impl std::fmt::Display) -> Self {
@@ -118,12 +81,6 @@ mod tests {
         let value: serde_json::Value = serde_json::from_slice(&err.json()).unwrap();
         assert_eq!(value["message"], "buildgate: no \"quotes\" lost");
         assert_eq!(err.status, StatusCode::BAD_REQUEST);
-    }
-
-    #[test]
-    fn prefix_is_not_doubled() {
-        let err = ApiError::bad_request("buildgate: already prefixed");
-        assert_eq!(err.message, "buildgate: already prefixed");
     }
 
     #[test]

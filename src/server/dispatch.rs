@@ -1,0 +1,57 @@
+//! Dispatch: every request is classified by [`crate::route`] the way dockerd would route
+//! it, then handed to the handler for its class. Refusals made here never reach the
+//! daemon.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::{HeaderValue, Request, Response};
+use hyper::body::Incoming;
+
+use crate::build;
+use crate::gateway::Gateway;
+use crate::http::access_log::RequestLog;
+use crate::http::body::Body;
+use crate::http::headers;
+use crate::http::passthrough::{self, ConnCache};
+use crate::route::{self, Route};
+
+/// Handles one request.
+pub async fn handle(
+    req: Request<Incoming>,
+    gateway: Arc<Gateway>,
+    cache: Arc<ConnCache>,
+) -> Result<Response<Body>, Infallible> {
+    let log = RequestLog::new(req.method(), req.uri().path());
+    let route = route::classify(req.method(), req.uri()).map(|route| {
+        // BuildKit speaks gRPC over an h2c upgrade on any path it likes.
+        if headers::asks_for_h2c(req.headers()) {
+            Route::BuildKit
+        } else {
+            route
+        }
+    });
+    let response = match route {
+        Err(err) => err.into_response(),
+        Ok(Route::BuildKit) => build::buildkit::refuse(req).await,
+        Ok(Route::Ping) => {
+            let mut response =
+                passthrough::forward(req, &gateway.upstream, &cache, log.clone()).await;
+            // The docker CLI 23+ without the buildx plugin picks its builder from this
+            // header, so it chooses the classic one through the gateway by itself. (With
+            // buildx installed the CLI ignores it and always uses BuildKit on Linux,
+            // which is refused: such users must set DOCKER_BUILDKIT=0.)
+            response
+                .headers_mut()
+                .insert("builder-version", HeaderValue::from_static("1"));
+            response
+        }
+        Ok(Route::Build) => build::handle(req, &gateway, log.clone()).await,
+        Ok(Route::Other) => passthrough::forward(req, &gateway.upstream, &cache, log.clone()).await,
+    };
+    if response.status().is_client_error() || response.status().is_server_error() {
+        tracing::debug!(status = %response.status(), "error response");
+    }
+    log.set_status(response.status());
+    Ok(response)
+}

@@ -1,0 +1,228 @@
+//! Listeners, connections and shutdown.
+//!
+//! The gateway listens where a CI job expects `docker.sock` (and optionally on TCP),
+//! serves HTTP/1.1 with upgrades on every connection, and hands each request to
+//! `dispatch`. Connections are accepted here and served on the worker threads of
+//! [`workers`]. On SIGINT or SIGTERM it stops accepting, removes its socket files so
+//! nobody connects to a dead gateway, lets in-flight requests finish within the grace
+//! period, and then exits.
+
+mod dispatch;
+pub mod listen;
+pub mod workers;
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::{mpsc, watch};
+
+use self::listen::{Listener, bind_all};
+use self::workers::Workers;
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::http::passthrough::ConnCache;
+
+/// The most hyper may buffer per client connection; see [`serve_connection`].
+const READ_BUF_MAX: usize = 1 << 20;
+
+/// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run(config: Config) -> Result<(), String> {
+    let listeners = bind_all(&config)?;
+    let gateway = Gateway::new(config);
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| e.to_string())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        Ok::<(), String>(())
+    };
+    serve(listeners, gateway, shutdown).await
+}
+
+/// Serves `listeners` until `shutdown` completes. Separate from [`run`] so tests and
+/// embedders can stop the gateway without signals.
+pub async fn serve(
+    listeners: Vec<Listener>,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    for listener in &listeners {
+        match listener {
+            Listener::Unix(_, path) => {
+                tracing::info!(listen = %format!("unix://{}", path.display()), upstream = %gateway.upstream.address(), "listening")
+            }
+            Listener::Tcp(l) => {
+                tracing::info!(listen = %format!("tcp://{}", l.local_addr().map(|a| a.to_string()).unwrap_or_default()), upstream = %gateway.upstream.address(), "listening")
+            }
+        }
+    }
+    let workers = Arc::new(
+        Workers::start(gateway.config.threads)
+            .map_err(|e| format!("cannot start the worker threads: {e}"))?,
+    );
+    tracing::debug!(threads = workers.len(), "workers started");
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Every connection task holds a clone; when all are gone, `recv` returns None.
+    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+
+    let mut socket_paths = Vec::new();
+    let mut accept_tasks = Vec::new();
+    for listener in listeners {
+        let gateway = gateway.clone();
+        let stop_rx = stop_rx.clone();
+        let alive_tx = alive_tx.clone();
+        let workers = workers.clone();
+        match listener {
+            Listener::Unix(listener, path) => {
+                socket_paths.push(path);
+                accept_tasks.push(tokio::spawn(async move {
+                    accept_loop(stop_rx, alive_tx, gateway, &workers, || async {
+                        let (stream, _) = listener.accept().await?;
+                        stream.into_std().map(Accepted::Unix)
+                    })
+                    .await
+                }));
+            }
+            Listener::Tcp(listener) => {
+                accept_tasks.push(tokio::spawn(async move {
+                    accept_loop(stop_rx, alive_tx, gateway, &workers, || async {
+                        let (stream, _) = listener.accept().await?;
+                        stream.set_nodelay(true)?;
+                        stream.into_std().map(Accepted::Tcp)
+                    })
+                    .await
+                }));
+            }
+        }
+    }
+    drop(alive_tx);
+    // Under systemd (`Type=notify`) the unit counts as started only now, when every
+    // socket exists and is accepted on; without NOTIFY_SOCKET this does nothing.
+    notify_systemd(sd_notify::NotifyState::Ready);
+
+    let result = shutdown.await;
+    tracing::info!("shutting down: no new connections, waiting for in-flight requests");
+    notify_systemd(sd_notify::NotifyState::Stopping);
+    let _ = stop_tx.send(true);
+    for task in accept_tasks {
+        let _ = task.await;
+    }
+    for path in &socket_paths {
+        if let Err(err) = std::fs::remove_file(path) {
+            tracing::warn!(path = %path.display(), error = %err, "cannot remove socket file");
+        }
+    }
+    let grace = gateway.config.shutdown_grace;
+    if tokio::time::timeout(grace, alive_rx.recv()).await.is_err() {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "grace period over; cutting remaining requests"
+        );
+    }
+    result
+}
+
+fn notify_systemd(state: sd_notify::NotifyState<'_>) {
+    if let Err(err) = sd_notify::notify(&[state]) {
+        tracing::warn!(error = %err, "cannot notify systemd");
+    }
+}
+
+/// An accepted connection on its way to a worker. It travels as a std socket, detached
+/// from the accepting thread's I/O driver, and is adopted by the worker's, so that its
+/// readiness events wake the worker directly.
+enum Accepted {
+    Unix(std::os::unix::net::UnixStream),
+    Tcp(std::net::TcpStream),
+}
+
+impl Accepted {
+    async fn serve(self, gateway: Arc<Gateway>, stop_rx: watch::Receiver<bool>) {
+        let adopted = match self {
+            Accepted::Unix(stream) => tokio::net::UnixStream::from_std(stream)
+                .map(|stream| Box::pin(serve_connection(stream, gateway, stop_rx)) as _),
+            Accepted::Tcp(stream) => tokio::net::TcpStream::from_std(stream)
+                .map(|stream| Box::pin(serve_connection(stream, gateway, stop_rx)) as _),
+        };
+        let connection: Pin<Box<dyn Future<Output = ()> + Send>> = match adopted {
+            Ok(connection) => connection,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot adopt an accepted connection");
+                return;
+            }
+        };
+        connection.await;
+    }
+}
+
+async fn accept_loop<F, Fut>(
+    mut stop_rx: watch::Receiver<bool>,
+    alive_tx: mpsc::Sender<()>,
+    gateway: Arc<Gateway>,
+    workers: &Workers,
+    accept: F,
+) where
+    F: Fn() -> Fut,
+    Fut: Future<Output = std::io::Result<Accepted>>,
+{
+    loop {
+        let stream = tokio::select! {
+            _ = stop_rx.changed() => return,
+            accepted = accept() => match accepted {
+                Ok(stream) => stream,
+                Err(err) => {
+                    // EMFILE and friends: back off instead of spinning, keep serving.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let gateway = gateway.clone();
+        let stop_rx = stop_rx.clone();
+        let alive_tx = alive_tx.clone();
+        workers.spawn(move || async move {
+            stream.serve(gateway, stop_rx).await;
+            drop(alive_tx);
+        });
+    }
+}
+
+async fn serve_connection<S>(stream: S, gateway: Arc<Gateway>, mut stop_rx: watch::Receiver<bool>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let header_read_timeout = gateway.config.header_read_timeout;
+    let cache = Arc::new(ConnCache::default());
+    let service = service_fn(move |req| dispatch::handle(req, gateway.clone(), cache.clone()));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        // Build contexts arrive in gigabytes: let hyper's adaptive read buffer grow to
+        // 1 MiB, so a context comes in fewer, larger chunks (fewer reads, fewer
+        // wake-ups per byte downstream). It is per connection, and only grows while
+        // reads keep filling it.
+        .max_buf_size(READ_BUF_MAX);
+    let conn = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let stopping = async move {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    };
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = stopping => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(error = %err, "client connection ended with an error");
+    }
+}
