@@ -3,6 +3,7 @@
 //! settings through the environment more easily than through arguments.
 
 pub mod check;
+pub mod logging;
 pub mod parse;
 
 use std::time::Duration;
