@@ -27,9 +27,8 @@ const DECODED_IN_FLIGHT: usize = 2;
 ///
 /// A decoder runs on a thread of its own ([`decoder`]): decompression is most of the
 /// CPU a compressed context costs, and on its own thread it overlaps with everything
-/// else the build does (W3, 260 MiB of gzip-compressed source: 445 -> 355 ms, with
-/// plain decompression alone taking 315 ms). The chunks it hands over are large, so
-/// the hand-overs cost little.
+/// else the build does (W3 in `benches/README.md`). The chunks it hands over are large,
+/// so the hand-overs cost little.
 pub(super) struct Source {
     kind: SourceKind,
     pub(super) compression: Compression,

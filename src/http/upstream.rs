@@ -101,7 +101,7 @@ impl Upstream {
     /// returned [`Driver`] instead of a task of its own. A build polls it from its own
     /// request and response futures, so the bytes of a build go client socket →
     /// pipeline → daemon socket in one task, with no hand-over between worker threads
-    /// for each frame. (Measured: the hand-overs, not the parsing, were most of the
+    /// for each frame. (Profiled: the hand-overs, not the parsing, were most of the
     /// gateway's cost on large contexts.)
     pub async fn connect_driven(&self) -> io::Result<(Sender, Driver)> {
         let connect = async {

@@ -3,16 +3,16 @@
 //! A build moves every byte of its context from the client's socket through the
 //! pipeline to the daemon's socket. On tokio's work-stealing runtime the tasks and I/O
 //! events of one build kept moving between worker threads, and the gateway spent more
-//! CPU waking threads (futexes, context switches) than parsing: on a 1 GiB context a
-//! second worker thread made the gateway use about a third more CPU and run slower
-//! than with one (see the README's benchmarks). So the gateway runs one single-threaded
+//! CPU waking threads (futexes, context switches) than parsing, and a second worker
+//! thread made one build slower instead of faster (`benches/README.md` has the
+//! numbers). So the gateway runs one single-threaded
 //! runtime per worker thread, gives each accepted connection to the least busy worker,
 //! and everything that connection starts (its daemon connections, its upgrade splices)
 //! stays on that thread. Several builds still use several cores.
 //!
 //! The price is that a worker's connections share its thread: a connection that keeps
 //! it busy slows the others on the same worker. The heaviest work a client can ask for,
-//! decompressing its context (bzip2 decodes at a few tens of MB/s), therefore runs on a
+//! decompressing its context (bzip2 is slow to decode), therefore runs on a
 //! thread of its own (see [`crate::build`]); the rest is parsing at memory speed, and
 //! tokio's cooperative budget makes every task yield regularly. New connections go to
 //! the workers with the fewest.
@@ -183,6 +183,26 @@ mod tests {
     use std::sync::Mutex;
     use std::time::Duration;
 
+    /// Polls `done` until it holds or five seconds pass.
+    fn eventually(mut done: impl FnMut() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        false
+    }
+
+    fn loads(workers: &Workers) -> Vec<usize> {
+        workers
+            .workers
+            .iter()
+            .map(|w| w.load.load(Ordering::Relaxed))
+            .collect()
+    }
+
     /// Each connection runs on one worker thread from start to end, even across awaits
     /// that park it, and concurrent connections are spread over the workers.
     #[test]
@@ -190,14 +210,17 @@ mod tests {
         let workers = Workers::start(3).unwrap();
         assert_eq!(workers.len(), 3);
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let (release_tx, _) = tokio::sync::broadcast::channel::<()>(1);
         for _ in 0..6 {
             let seen = seen.clone();
+            let started_tx = started_tx.clone();
             let done_tx = done_tx.clone();
             let mut release = release_tx.subscribe();
             workers.spawn(move || async move {
                 let first = std::thread::current().id();
+                started_tx.send(()).unwrap();
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 let _ = release.recv().await;
                 let last = std::thread::current().id();
@@ -206,13 +229,10 @@ mod tests {
             });
         }
         // All six are in flight at once before any is released.
-        std::thread::sleep(Duration::from_millis(100));
-        let busy: Vec<usize> = workers
-            .workers
-            .iter()
-            .map(|w| w.load.load(Ordering::Relaxed))
-            .collect();
-        assert_eq!(busy, vec![2, 2, 2], "least busy first");
+        for _ in 0..6 {
+            started_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        }
+        assert_eq!(loads(&workers), vec![2, 2, 2], "least busy first");
         release_tx.send(()).unwrap();
         for _ in 0..6 {
             done_rx.recv_timeout(Duration::from_secs(5)).unwrap();
@@ -221,13 +241,12 @@ mod tests {
         assert!(seen.iter().all(|(first, last)| first == last));
         let threads: HashSet<_> = seen.iter().map(|(first, _)| *first).collect();
         assert_eq!(threads.len(), 3);
-        // Finished connections no longer count.
-        std::thread::sleep(Duration::from_millis(20));
+        // Finished connections no longer count (their load is released just after
+        // they report done, so wait for it).
         assert!(
-            workers
-                .workers
-                .iter()
-                .all(|w| w.load.load(Ordering::Relaxed) == 0)
+            eventually(|| loads(&workers) == vec![0, 0, 0]),
+            "{:?}",
+            loads(&workers)
         );
     }
 
@@ -235,12 +254,14 @@ mod tests {
     #[test]
     fn drop_cuts_open_connections() {
         let workers = Workers::start(2).unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         workers.spawn(move || async move {
             let _tx = tx;
+            started_tx.send(()).unwrap();
             std::future::pending::<()>().await;
         });
-        std::thread::sleep(Duration::from_millis(20));
+        started_rx.recv_timeout(Duration::from_secs(5)).unwrap();
         drop(workers);
         // The task, and the sender it held, is gone.
         assert_eq!(
