@@ -176,12 +176,21 @@ impl Report {
         }
         if self.works() {
             out.push_str("Builds through buildgate will work with this daemon.\n");
+            out.push_str(CLIENT_BUILDER);
         } else {
             out.push_str("Builds through buildgate will NOT work with this daemon: fix what is marked FAIL.\n");
         }
         out
     }
 }
+
+/// What every working verdict reminds the operator of: the daemon's side is not all.
+/// On Linux, docker CLI 23 and later hand `docker build` to buildx whenever the buildx
+/// plugin is installed, whatever `/_ping` says, and buildx always speaks BuildKit, which
+/// the gateway refuses; `docker compose build` does the same.
+pub const CLIENT_BUILDER: &str = "Jobs must build with the classic builder: set DOCKER_BUILDKIT=0 in their environment \
+(required for docker CLI 23+ with the buildx plugin and for docker compose build, which \
+otherwise always use BuildKit; older CLIs and docker-py use the classic builder by default).\n";
 
 /// Parses `1.41` into `(1, 41)`.
 pub fn parse_api_version(value: &str) -> Option<(u32, u32)> {
@@ -302,7 +311,7 @@ pub fn assess(address: &str, probe: &Probe) -> Report {
         Some("2") => push(
             Level::Ok,
             "builder: the daemon recommends BuildKit, but still runs classic builds when asked; \
-             buildgate asks for the classic builder on every build and tells clients to use it"
+             buildgate asks for the classic builder on every build"
                 .to_string(),
         ),
         Some(other) => push(
