@@ -55,6 +55,7 @@ pub mod dockerfile;
 pub mod error;
 pub mod passthrough;
 pub mod query;
+pub mod reference;
 pub mod route;
 pub mod server;
 pub mod tar;
