@@ -21,9 +21,10 @@
 //!
 //! # One reading, or a refusal
 //!
-//! The daemon is lenient in ways that leave room for two readings: a base64 tail
-//! without padding makes the JSON end early (so the whole map is silently dropped),
-//! Go's JSON decoder ignores trailing data, matches field names case-insensitively
+//! The daemon is lenient in ways that leave room for two readings: without padding,
+//! Go's streaming decoder yields only the full 4-character groups, so the JSON
+//! usually ends early and the whole map is silently dropped (but not when something
+//! follows the JSON's last byte); Go's JSON decoder ignores trailing data, matches field names case-insensitively
 //! with Unicode folding (`USERNAME`, `uſername` with U+017F), lets the last of two
 //! spellings of a field win, turns invalid UTF-8 and lone surrogates into U+FFFD, and
 //! keeps half a map after a type error. And `ResolveAuthConfig` walks a Go map, in
