@@ -265,6 +265,8 @@ impl AuthConfigs {
         if let Some(c) = self.entries.get(key) {
             return Ok(c.clone());
         }
+        // (Go stops here for Docker Hub; the loop below could not match its key
+        // anyway, since a hostname never contains '/'.)
         if index.official {
             return Ok(AuthConfig::default());
         }

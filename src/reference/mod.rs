@@ -34,6 +34,34 @@
 //!
 //! Everything here takes `&str`: Go's grammar is ASCII, so input that is not UTF-8
 //! could never parse there either, and callers refuse it before it gets here.
+//!
+//! # Pulling a `FROM` image the way the builder would
+//!
+//! The builder looks the image up with `GetImage` (what `GET /images/{name}/json`
+//! does too) and, when it is absent, pulls
+//! `TagNameOnly(ParseNormalizedNamed(name))` with the entry of the build's
+//! `X-Registry-Config` that `ResolveAuthConfig` picks. The gateway's pull of the
+//! same image:
+//!
+//! ```
+//! use buildgate::reference::{auth::AuthConfigs, parse_normalized_named, pull_query};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The build's X-Registry-Config: {"reg.example.com:5000":{"username":"ci"}}
+//! let header = b"eyJyZWcuZXhhbXBsZS5jb206NTAwMCI6eyJ1c2VybmFtZSI6ImNpIn19";
+//! let configs = AuthConfigs::from_header_value(header)?;
+//!
+//! let named = parse_normalized_named("reg.example.com:5000/team/base")?.tag_name_only();
+//! let (from_image, tag) = pull_query(&named)?;
+//! let auth = configs.for_pull(&named)?;
+//! assert_eq!(from_image, "reg.example.com:5000/team/base");
+//! assert_eq!(tag, "latest");
+//! assert_eq!(auth.username, "ci");
+//! // POST /images/create?fromImage=<from_image>&tag=<tag>
+//! // X-Registry-Auth: <auth.to_header_value()>
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod auth;
 
