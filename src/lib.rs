@@ -62,6 +62,7 @@ pub mod gateway;
 pub mod gourl;
 pub mod http;
 pub mod query;
+pub mod reference;
 pub mod route;
 pub mod server;
 pub mod tar;
