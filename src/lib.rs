@@ -56,6 +56,7 @@ pub mod build;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod daemon;
 pub mod decompress;
 pub mod dockerfile;
 pub mod gateway;

@@ -9,12 +9,19 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. A module may use modules of lower layers only (and itself).
 const LAYERS: &[&[&str]] = &[
     // Leaves: pure parsers and values.
-    &["config", "gourl", "tar", "dockerfile", "decompress"],
+    &[
+        "config",
+        "gourl",
+        "tar",
+        "dockerfile",
+        "decompress",
+        "reference",
+    ],
     // The context model (over tar entries) and the HTTP plumbing every handler shares
     // (it needs the daemon's address from the configuration).
     &["context", "http"],
-    // What the daemon would route and read.
-    &["route", "query"],
+    // What the daemon would route and read; what the gateway asks the daemon itself.
+    &["route", "query", "daemon"],
     // The state a running gateway shares.
     &["gateway"],
     // Handlers.

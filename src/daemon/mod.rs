@@ -40,7 +40,11 @@ impl Answer {
     pub fn message(&self) -> String {
         serde_json::from_slice::<serde_json::Value>(&self.body)
             .ok()
-            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+            .and_then(|v| {
+                v.get("message")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| String::from_utf8_lossy(&self.body).trim().to_string())
     }
 
@@ -97,9 +101,7 @@ impl Client {
 
     /// `GET path` as JSON: `Ok(None)` when the daemon says 404, its error otherwise.
     pub async fn get_json(&mut self, path: &str) -> Result<Option<serde_json::Value>, ApiError> {
-        let answer = self
-            .call(Method::GET, path, HeaderMap::new(), None)
-            .await?;
+        let answer = self.call(Method::GET, path, HeaderMap::new(), None).await?;
         match answer.status {
             StatusCode::NOT_FOUND => Ok(None),
             status if status.is_success() => answer.json().map(Some),
@@ -144,7 +146,9 @@ impl Client {
                 Some(Err(e)) => return Err(broke_off(&e)),
                 Some(Ok(frame)) => frame,
             };
-            let Ok(data) = frame.into_data() else { continue };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
             pending.extend_from_slice(&data);
             while let Some(at) = pending.iter().position(|&b| b == b'\n') {
                 let line = pending.split_to(at + 1);
@@ -265,7 +269,10 @@ mod tests {
     fn stream_errors_are_found() {
         assert!(stream_error(b"{\"status\":\"Pulling fs layer\",\"id\":\"abc\"}\n").is_ok());
         assert!(stream_error(b"  \r\n").is_ok());
-        let err = stream_error(b"{\"errorDetail\":{\"message\":\"manifest unknown\"},\"error\":\"manifest unknown\"}").unwrap_err();
+        let err = stream_error(
+            b"{\"errorDetail\":{\"message\":\"manifest unknown\"},\"error\":\"manifest unknown\"}",
+        )
+        .unwrap_err();
         assert!(err.message.contains("manifest unknown"), "{err}");
         let err = stream_error(b"{\"error\":\"old style\"}").unwrap_err();
         assert!(err.message.contains("old style"), "{err}");
