@@ -52,8 +52,13 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v runc >/dev/null || need+=(runc)
 command -v containerd >/dev/null || need+=(containerd)
 command -v curl >/dev/null || need+=(curl)
-# Differential tests read the gateway's tar output with Go's archive/tar.
+# Differential tests read the gateway's tar output with Go's archive/tar, and image
+# references with docker/distribution's reference package (Debian packages its source;
+# the oracle builds against it in GOPATH mode).
 command -v go >/dev/null || need+=(golang-go)
+for pkg in golang-github-docker-distribution-dev golang-github-opencontainers-go-digest-dev; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
 static_busybox || need+=(busybox-static)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
 # Tools some tests use as real peers; install them only if a test mentions them.
