@@ -165,10 +165,10 @@ fn dockerfile_scanner(c: &mut Criterion) {
     for (label, stages) in [("typical-4-stages", 4), ("large-400-stages", 400)] {
         let text = dockerfile_text(stages);
         // The scanner must accept it, or the benchmark measures an error path.
-        dockerfile::rewrite(&text, "owner", "bench").expect("benchmark Dockerfile is valid");
+        dockerfile::rewrite(&text, "owner", "bench", &[]).expect("benchmark Dockerfile is valid");
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_function(format!("{label}-{}KiB", text.len() / 1024), |b| {
-            b.iter(|| dockerfile::rewrite(black_box(&text), "owner", "bench").unwrap())
+            b.iter(|| dockerfile::rewrite(black_box(&text), "owner", "bench", &[]).unwrap())
         });
     }
     group.finish();

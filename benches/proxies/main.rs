@@ -430,7 +430,7 @@ fn docker_builds(env: &Env, config: &Config) -> io::Result<Vec<Series>> {
     let gateway = env.buildgate(host, "w5")?;
     // The Dockerfile the gateway makes of ours and the label it sets, sent directly, to
     // show what its extra LABEL steps cost the daemon apart from the gateway itself.
-    let rewritten = buildgate::dockerfile::rewrite(workloads::DOCKERFILE, "owner", "bench")
+    let rewritten = buildgate::dockerfile::rewrite(workloads::DOCKERFILE, "owner", "bench", &[])
         .map_err(|e| io::Error::other(e.to_string()))?;
     std::fs::write(context.join("Dockerfile.rewritten"), &rewritten.dockerfile)?;
     let peers = [Peer::Direct, Peer::Buildgate, Peer::DirectRewritten];

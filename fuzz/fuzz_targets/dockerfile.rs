@@ -88,7 +88,7 @@ fn keyword(line: &str) -> String {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(out) = rewrite(data, KEY, OWNER) else {
+    let Ok(out) = rewrite(data, KEY, OWNER, &[]) else {
         return;
     };
     assert!(out.stages >= 1);
@@ -96,7 +96,7 @@ fuzz_target!(|data: &[u8]| {
         is_subsequence(data, &out.dockerfile),
         "the rewrite removed or changed bytes"
     );
-    let again = rewrite(&out.dockerfile, KEY, OWNER).expect("our own output is accepted");
+    let again = rewrite(&out.dockerfile, KEY, OWNER, &[]).expect("our own output is accepted");
     assert_eq!(
         again.stages, out.stages,
         "stage count changed on a second rewrite"

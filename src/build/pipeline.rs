@@ -171,7 +171,7 @@ async fn rewrite_context(
     }
 
     let original = walk.finish().map_err(|e| context_err(&e))?;
-    let rewritten = dockerfile::rewrite(&original, &job.owner_key, &job.owner)
+    let rewritten = dockerfile::rewrite(&original, &job.owner_key, &job.owner, &[])
         .map_err(|e| ApiError::bad_request(format!("Dockerfile: {e}")))?;
     let entry = Entry::file(
         job.dockerfile_name.as_bytes(),

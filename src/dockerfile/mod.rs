@@ -107,6 +107,55 @@
 
 use std::fmt;
 
+/// What the rewrite does with one `FROM`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FromRewrite {
+    /// Leave it as written.
+    Keep,
+    /// Write `FROM <args>` instead, on one line: the gateway's own reading of it
+    /// (a pinned image ID, a stage name, `scratch`), in plain text that every daemon
+    /// version reads the same way.
+    Replace(String),
+}
+
+/// One instruction as the daemon's parser yields it: continuation lines joined,
+/// comments inside them dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instruction {
+    /// Lowercased keyword.
+    pub keyword: String,
+    /// The text after the keyword, flags included, trimmed like `splitCommand`.
+    pub args: String,
+    /// 1-based line where the instruction starts.
+    pub line: usize,
+}
+
+/// A Dockerfile read by the same scanner the rewrite uses, with its refusals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    /// The escape character (`# escape=`): `\` or `` ` ``.
+    pub escape: char,
+    pub instructions: Vec<Instruction>,
+}
+
+/// Reads `src` into its instructions, refusing what [`rewrite`] refuses about its
+/// syntax (so that what the gateway resolves is what it will rewrite).
+pub fn parse(src: &[u8]) -> Result<Parsed, RewriteError> {
+    let scan = scan(utf8(src)?)?;
+    Ok(Parsed {
+        escape: scan.escape,
+        instructions: scan
+            .instrs
+            .into_iter()
+            .map(|ins| Instruction {
+                line: ins.first + 1,
+                keyword: ins.keyword,
+                args: ins.args,
+            })
+            .collect(),
+    })
+}
+
 /// The rewritten Dockerfile and the number of build stages it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rewrite {
@@ -167,16 +216,36 @@ const MAX_LINE: usize = 60 * 1024;
 /// `key` and `owner` were validated by the caller; they are checked again here
 /// because the safety of the appended pair depends on them (no quote, escape or
 /// `$` can change how the daemon reads it).
-pub fn rewrite(src: &[u8], key: &str, owner: &str) -> Result<Rewrite, RewriteError> {
+///
+/// `froms` says, for each `FROM` in file order, whether to keep it as written or to
+/// replace its arguments (see [`FromRewrite`]); an empty slice keeps every `FROM`.
+pub fn rewrite(
+    src: &[u8],
+    key: &str,
+    owner: &str,
+    froms: &[FromRewrite],
+) -> Result<Rewrite, RewriteError> {
     check_key_owner(key, owner)?;
     let ours = format!("{key}=\"{owner}\"");
-    let text = std::str::from_utf8(src).map_err(|e| {
-        RewriteError::new(format!(
-            "not valid UTF-8 (first bad byte at offset {}); save the Dockerfile as UTF-8",
-            e.valid_up_to()
-        ))
-    })?;
+    let text = utf8(src)?;
     let scan = scan(text)?;
+    let from_count = scan.instrs.iter().filter(|i| i.keyword == "from").count();
+    if !froms.is_empty() && froms.len() != from_count {
+        return Err(RewriteError::new(format!(
+            "internal error: {} FROM rewrites for {from_count} FROM instructions",
+            froms.len()
+        )));
+    }
+    for from in froms {
+        if let FromRewrite::Replace(args) = from {
+            check_literal_from(args)?;
+        }
+    }
+    let mut from_rewrites = froms.iter();
+    // Per physical line: the replacement of the instruction that starts there, and
+    // whether the line belongs to a replaced instruction (and is not written).
+    let mut replace_at: Vec<Option<(&str, usize)>> = vec![None; scan.lines.len()];
+    let mut skip = vec![false; scan.lines.len()];
 
     let mut stages = 0;
     // Per physical line: what to do after its content (before its ending).
@@ -186,7 +255,16 @@ pub fn rewrite(src: &[u8], key: &str, owner: &str) -> Result<Rewrite, RewriteErr
         match ins.keyword.as_str() {
             "from" => {
                 stages += 1;
-                insert_after[ins.last] = true;
+                if let Some(FromRewrite::Replace(args)) = from_rewrites.next() {
+                    // One line for the whole instruction, ended like its last line.
+                    replace_at[ins.first] = Some((args.as_str(), ins.last));
+                    insert_after[ins.first] = true;
+                    for line in &mut skip[ins.first + 1..=ins.last] {
+                        *line = true;
+                    }
+                } else {
+                    insert_after[ins.last] = true;
+                }
             }
             "label" => match label_form(ins, scan.escape, key)? {
                 LabelForm::KeyValue => append_after[ins.last] = true,
@@ -224,14 +302,27 @@ pub fn rewrite(src: &[u8], key: &str, owner: &str) -> Result<Rewrite, RewriteErr
         .map_or("\n", |l| l.eol);
     let mut out = String::with_capacity(text.len() + 64 * (stages + 1));
     for (i, line) in scan.lines.iter().enumerate() {
-        out.push_str(&text[line.start..line.content_end]);
+        if skip[i] {
+            continue;
+        }
+        let eol = match replace_at[i] {
+            Some((args, last)) => {
+                out.push_str("FROM ");
+                out.push_str(args);
+                scan.lines[last].eol
+            }
+            None => {
+                out.push_str(&text[line.start..line.content_end]);
+                line.eol
+            }
+        };
         if append_after[i] {
             out.push(' ');
             out.push_str(&ours);
         }
-        out.push_str(line.eol);
+        out.push_str(eol);
         if insert_after[i] {
-            if line.eol.is_empty() {
+            if eol.is_empty() {
                 // Last line without a newline: end it, keep "no final newline".
                 out.push_str(default_eol);
                 out.push_str("LABEL ");
@@ -239,12 +330,12 @@ pub fn rewrite(src: &[u8], key: &str, owner: &str) -> Result<Rewrite, RewriteErr
             } else {
                 out.push_str("LABEL ");
                 out.push_str(&ours);
-                out.push_str(line.eol);
+                out.push_str(eol);
             }
         }
     }
 
-    verify(&out, key, &ours, stages)?;
+    verify(&out, key, &ours, stages, froms)?;
     Ok(Rewrite {
         dockerfile: out.into_bytes(),
         stages,
@@ -253,7 +344,13 @@ pub fn rewrite(src: &[u8], key: &str, owner: &str) -> Result<Rewrite, RewriteErr
 
 /// Re-scans our own output and checks the invariant; an error here means a bug
 /// in this module, so the build is refused rather than sent.
-fn verify(out: &str, key: &str, ours: &str, stages: usize) -> Result<(), RewriteError> {
+fn verify(
+    out: &str,
+    key: &str,
+    ours: &str,
+    stages: usize,
+    froms: &[FromRewrite],
+) -> Result<(), RewriteError> {
     let bug = |what: &str| {
         RewriteError::new(format!(
             "internal check failed after adding the owner label ({what}); \
@@ -283,6 +380,11 @@ fn verify(out: &str, key: &str, ours: &str, stages: usize) -> Result<(), Rewrite
         let next = scan.instrs.get(n + 1);
         match ins.keyword.as_str() {
             "from" => {
+                if let Some(FromRewrite::Replace(args)) = froms.get(found)
+                    && ins.args != *args
+                {
+                    return Err(bug("a FROM does not read as the base it was pinned to"));
+                }
                 found += 1;
                 if !next.is_some_and(is_ours) {
                     return Err(bug("a stage does not start with the owner LABEL"));
@@ -321,6 +423,35 @@ fn verify(out: &str, key: &str, ours: &str, stages: usize) -> Result<(), Rewrite
         return Err(bug("the number of stages changed"));
     }
     Ok(())
+}
+
+fn utf8(src: &[u8]) -> Result<&str, RewriteError> {
+    std::str::from_utf8(src).map_err(|e| {
+        RewriteError::new(format!(
+            "not valid UTF-8 (first bad byte at offset {}); save the Dockerfile as UTF-8",
+            e.valid_up_to()
+        ))
+    })
+}
+
+/// A replacement `FROM` is written so that every parser version reads it as the
+/// literal text it is: only characters that no lexer treats specially (no `$`, no
+/// quotes, no escape character of either kind, no `#`), words separated by single
+/// spaces.
+fn check_literal_from(args: &str) -> Result<(), RewriteError> {
+    let plain = |w: &str| {
+        !w.is_empty()
+            && w.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'.' | b'_' | b'-' | b'=')
+            })
+    };
+    if args.split(' ').all(plain) {
+        Ok(())
+    } else {
+        Err(RewriteError::new(format!(
+            "internal error: the pinned FROM {args:?} is not plain text"
+        )))
+    }
 }
 
 fn check_key_owner(key: &str, owner: &str) -> Result<(), RewriteError> {

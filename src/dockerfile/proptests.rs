@@ -85,7 +85,7 @@ fn keyword(line: &str) -> String {
 
 /// Every check of the module docs, on one accepted input.
 fn check(input: &[u8]) -> Result<(), TestCaseError> {
-    let Ok(out) = rewrite(input, KEY, OWNER) else {
+    let Ok(out) = rewrite(input, KEY, OWNER, &[]) else {
         return Ok(());
     };
     prop_assert!(out.stages >= 1);
@@ -93,7 +93,7 @@ fn check(input: &[u8]) -> Result<(), TestCaseError> {
         is_subsequence(input, &out.dockerfile),
         "bytes removed or changed"
     );
-    let again = rewrite(&out.dockerfile, KEY, OWNER);
+    let again = rewrite(&out.dockerfile, KEY, OWNER, &[]);
     prop_assert_eq!(again.map(|r| r.stages), Ok(out.stages));
 
     let text = std::str::from_utf8(input).unwrap();
@@ -251,7 +251,7 @@ proptest! {
 #[test]
 fn dockerfile_empty_continuation_then_from_is_a_stage() {
     let src = "FROM a\n  \\\n\n  # c\n  From b\nRUN x\n";
-    let out = rewrite(src.as_bytes(), KEY, OWNER).unwrap();
+    let out = rewrite(src.as_bytes(), KEY, OWNER, &[]).unwrap();
     assert_eq!(out.stages, 2);
     assert_eq!(
         String::from_utf8(out.dockerfile).unwrap(),

@@ -8,7 +8,7 @@ const OWNER: &str = "team-a";
 const OURS: &str = "LABEL owner=\"team-a\"";
 
 fn rw(src: &str) -> Result<Rewrite, RewriteError> {
-    rewrite(src.as_bytes(), KEY, OWNER)
+    rewrite(src.as_bytes(), KEY, OWNER, &[])
 }
 
 fn ok(src: &str) -> String {
@@ -19,7 +19,7 @@ fn ok(src: &str) -> String {
 }
 
 fn err(src: &[u8]) -> String {
-    match rewrite(src, KEY, OWNER) {
+    match rewrite(src, KEY, OWNER, &[]) {
         Ok(r) => panic!(
             "accepted {:?} as {:?}",
             String::from_utf8_lossy(src),
@@ -48,7 +48,7 @@ fn dockerfile_testdata_table() {
         let src = std::fs::read(&path).unwrap();
         let expected = path.with_extension("expected");
         let error = path.with_extension("error");
-        let got = rewrite(&src, KEY, OWNER);
+        let got = rewrite(&src, KEY, OWNER, &[]);
         if expected.exists() {
             let want = std::fs::read_to_string(&expected).unwrap();
             let got = got.unwrap_or_else(|e| panic!("{}: refused: {e}", path.display()));
@@ -244,7 +244,7 @@ fn dockerfile_inline_refused() {
                 ("o", "a\tb"),
                 ("o", "é"),
             ] {
-                all.push(rewrite(src, k, o).unwrap_err().to_string());
+                all.push(rewrite(src, k, o, &[]).unwrap_err().to_string());
             }
             all.join("\n")
         } else {
@@ -292,7 +292,7 @@ fn dockerfile_parse_words_matches_buildkit() {
 fn dockerfile_verify_rejects_broken_output() {
     let ours = "owner=\"team-a\"";
     let good = "FROM a\nLABEL owner=\"team-a\"\nLABEL a=b owner=\"team-a\"\n";
-    assert!(verify(good, KEY, ours, 1).is_ok());
+    assert!(verify(good, KEY, ours, 1, &[]).is_ok());
     for (bad, stages) in [
         ("FROM a\nRUN x\n", 1),
         ("FROM a\n", 1),
@@ -306,7 +306,7 @@ fn dockerfile_verify_rejects_broken_output() {
         ("FROM a\nLABEL owner=\"team-a\"\nLABEL k v\nRUN x\n", 1),
         (good, 2),
     ] {
-        let e = verify(bad, KEY, ours, stages).unwrap_err().to_string();
+        let e = verify(bad, KEY, ours, stages, &[]).unwrap_err().to_string();
         assert!(e.contains("internal check failed"), "{bad:?}: {e}");
     }
 }
@@ -321,7 +321,7 @@ fn dockerfile_prop_grammar_mostly_accepted() {
     let (mut accepted, total) = (0, 500);
     for _ in 0..total {
         let src = strategy.new_tree(&mut runner).unwrap().current();
-        if rewrite(src.as_bytes(), KEY, OWNER).is_ok() {
+        if rewrite(src.as_bytes(), KEY, OWNER, &[]).is_ok() {
             accepted += 1;
         }
     }
@@ -534,28 +534,104 @@ mod prop {
 
         #[test]
         fn dockerfile_prop_grammar(src in grammar_input()) {
-            if let Ok(out) = rewrite(src.as_bytes(), KEY, OWNER) {
+            if let Ok(out) = rewrite(src.as_bytes(), KEY, OWNER, &[]) {
                 check_invariant(&src, &out);
                 // Idempotent in stage count, and still valid when rewritten again.
-                let again = rewrite(&out.dockerfile, KEY, OWNER).unwrap();
+                let again = rewrite(&out.dockerfile, KEY, OWNER, &[]).unwrap();
                 prop_assert_eq!(again.stages, out.stages);
             }
         }
 
         #[test]
         fn dockerfile_prop_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
-            let _ = rewrite(&bytes, KEY, OWNER);
+            let _ = rewrite(&bytes, KEY, OWNER, &[]);
         }
 
         #[test]
         fn dockerfile_prop_dockerfile_alphabet(
             s in "[FROMLABELRUNfromlabel#=<$'\"` \\\\\t\r\n\u{a0}\u{feff}a-z]{0,300}"
         ) {
-            if let Ok(out) = rewrite(s.as_bytes(), KEY, OWNER) {
+            if let Ok(out) = rewrite(s.as_bytes(), KEY, OWNER, &[]) {
                 // Whatever was accepted must survive a second rewrite.
-                let again = rewrite(&out.dockerfile, KEY, OWNER);
+                let again = rewrite(&out.dockerfile, KEY, OWNER, &[]);
                 prop_assert!(again.is_ok(), "{:?} -> {:?}", s, again);
             }
         }
     }
+}
+
+const PINNED: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn pin(src: &str, froms: &[FromRewrite]) -> Result<String, RewriteError> {
+    rewrite(src.as_bytes(), KEY, OWNER, froms)
+        .map(|r| String::from_utf8(r.dockerfile).expect("UTF-8 out"))
+}
+
+/// Each `FROM` the gateway resolved is written back as one plain line, whatever
+/// continuations, comments and quoting it had; the owner LABEL still follows it.
+#[test]
+fn from_rewrites_replace_the_whole_instruction() {
+    use FromRewrite::{Keep, Replace};
+    let with_platform = format!("--platform=linux/amd64 {PINNED} AS build");
+    let table: Vec<(&str, Vec<FromRewrite>, String)> = vec![
+        (
+            "FROM busybox\nRUN true\n",
+            vec![Replace(PINNED.to_string())],
+            format!("FROM {PINNED}\n{OURS}\nRUN true\n"),
+        ),
+        (
+            "from \\\n  # a comment inside\n  \"$BASE\" \\\n  AS Build\nRUN true\n",
+            vec![Replace(format!("{PINNED} AS build"))],
+            format!("FROM {PINNED} AS build\n{OURS}\nRUN true\n"),
+        ),
+        (
+            "ARG B=busybox\r\nFROM --platform=$P ${B}\r\nRUN true\r\nFROM build\r\n",
+            vec![Replace(with_platform.clone()), Keep],
+            format!(
+                "ARG B=busybox\r\nFROM {with_platform}\r\n{OURS}\r\nRUN true\r\nFROM build\r\n{OURS}\r\n"
+            ),
+        ),
+        (
+            "FROM a\nFROM scratch",
+            vec![Replace(PINNED.to_string()), Replace("scratch".to_string())],
+            format!("FROM {PINNED}\n{OURS}\nFROM scratch\n{OURS}"),
+        ),
+        (
+            "# escape=`\nFROM a `\n  AS x\nRUN true\n",
+            vec![Replace(format!("{PINNED} AS x"))],
+            format!("# escape=`\nFROM {PINNED} AS x\n{OURS}\nRUN true\n"),
+        ),
+    ];
+    for (src, froms, want) in table {
+        assert_eq!(pin(src, &froms).as_deref(), Ok(want.as_str()), "{src:?}");
+    }
+}
+
+#[test]
+fn from_rewrites_must_be_plain_and_complete() {
+    use FromRewrite::Replace;
+    for bad in [
+        "$X", "a\"b", "a\\b", "a`b", "a  b", " a", "a ", "", "a#b", "a\nRUN x",
+    ] {
+        let err = pin("FROM a\n", &[Replace(bad.to_string())]).unwrap_err();
+        assert!(err.to_string().contains("not plain"), "{bad:?}: {err}");
+    }
+    let err = pin("FROM a\nFROM b\n", &[Replace(PINNED.to_string())]).unwrap_err();
+    assert!(err.to_string().contains("2 FROM instructions"), "{err}");
+}
+
+#[test]
+fn parse_yields_joined_instructions() {
+    let parsed = parse(b"# escape=`\nARG A=1\nfrom `\n # c\n x AS y\nRUN a\n").unwrap();
+    assert_eq!(parsed.escape, '`');
+    let got: Vec<(&str, &str, usize)> = parsed
+        .instructions
+        .iter()
+        .map(|i| (i.keyword.as_str(), i.args.as_str(), i.line))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("arg", "A=1", 2), ("from", "x AS y", 3), ("run", "a", 6)]
+    );
+    assert!(parse(b"RUN x\n").is_err());
 }
