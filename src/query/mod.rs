@@ -60,6 +60,8 @@ enum Kind {
     List,
     /// Read once; the gateway decides the value (or refuses).
     Special,
+    /// Read as `r.Form[k]`, acted on by the gateway itself, never forwarded.
+    Taken,
     /// Read once by the daemon but meaningful only to BuildKit: dropped.
     Dropped,
 }
@@ -76,19 +78,23 @@ const KEYS: &[(&str, Kind)] = &[
     // Dockerfile path inside the context: read by the context walk, then
     // replaced with the gateway's own rewritten Dockerfile name.
     ("dockerfile", Kind::Special),
-    // Image names to tag the result with; the tags carry the same labelled image.
-    ("t", Kind::List),
+    // Image names to tag the result with. The gateway applies them itself, after it has
+    // checked that the image the daemon built carries the owner, so a tag never points
+    // at an image it did not check (see `build::verify`).
+    ("t", Kind::Taken),
     // Output verbosity (`-q`): presentation only.
     ("q", Kind::Scalar),
-    // Cache control: a cache hit reuses a step with the identical instruction,
-    // so the owner LABEL steps are the same either way.
+    // Cache control. A cache hit reuses an image whose creating container had the same
+    // config, owner label included; an image planted by someone else can match, which
+    // the check of the result catches (see `build::verify`).
     ("nocache", Kind::Scalar),
     // Intermediate container cleanup: the containers are labelled whether
     // or not they are kept.
     ("rm", Kind::Scalar),
     ("forcerm", Kind::Scalar),
-    // Pull newer base images: the labels are added after every FROM anyway.
-    ("pull", Kind::Scalar),
+    // Pull newer base images. The gateway pulls each base itself before it pins the
+    // FROM to an image ID (the daemon cannot pull an ID), so this never goes upstream.
+    ("pull", Kind::Special),
     // Resource limits of the build containers: no effect on labels.
     ("memory", Kind::Scalar),
     ("memswap", Kind::Scalar),
@@ -115,9 +121,13 @@ const KEYS: &[(&str, Kind)] = &[
     ("platform", Kind::Scalar),
     // Container isolation technology (Windows); `default` only on Linux.
     ("isolation", Kind::Scalar),
-    // ARG values: the injected LABEL uses a literal value, not an ARG.
-    ("buildargs", Kind::Scalar),
-    // Images to use as cache sources: same reasoning as `nocache`.
+    // ARG values: the injected LABEL uses a literal value, not an ARG. They also decide
+    // what each FROM names, so they are decoded like the daemon decodes them and sent
+    // as the gateway's own JSON.
+    ("buildargs", Kind::Special),
+    // Images to use as cache sources. A cache hit can bring in an image someone else
+    // made, so the result of every build is checked for the owner before it is tagged
+    // (see `build::verify`); with that check, a foreign cache source fails the build.
     ("cachefrom", Kind::Scalar),
     // Extra labels: decoded, owner key removed, owner added.
     ("labels", Kind::Special),
@@ -150,6 +160,12 @@ pub struct BuildQuery {
     params: Vec<(&'static str, String)>,
     /// Labels to send: the client's minus the owner key, plus the owner.
     labels: BTreeMap<String, String>,
+    /// `t` values, in order, for the gateway to apply after the build.
+    tags: Vec<String>,
+    /// `pull`, read like `httputils.BoolValue`.
+    pull: bool,
+    /// `buildargs` as `json.Unmarshal` fills a `map[string]*string`.
+    build_args: BTreeMap<String, Option<String>>,
 }
 
 impl BuildQuery {
@@ -160,7 +176,9 @@ impl BuildQuery {
 
         // Count reads of once-read keys; refuse duplicates (one reading only).
         for (key, kind) in KEYS {
-            if *kind != Kind::List && pairs.iter().filter(|(k, _)| k == key).count() > 1 {
+            if !matches!(kind, Kind::List | Kind::Taken)
+                && pairs.iter().filter(|(k, _)| k == key).count() > 1
+            {
                 return Err(bad(format!("query parameter {key:?} given more than once")));
             }
         }
@@ -235,18 +253,50 @@ impl BuildQuery {
                         params.push((key, networkmode.to_owned()));
                     }
                 }
-                Kind::Special | Kind::Dropped => {}
+                Kind::Special | Kind::Taken | Kind::Dropped => {}
             }
         }
 
         let dockerfile = Some(value("dockerfile"))
             .filter(|v| !v.is_empty())
             .map(str::to_owned);
+        let tags = pairs
+            .iter()
+            .filter(|(k, _)| k == "t")
+            .map(|(_, v)| v.clone())
+            .collect();
         Ok(BuildQuery {
             dockerfile,
             params,
             labels,
+            tags,
+            pull: bool_value(value("pull")),
+            build_args: parse_build_args(value("buildargs"))?,
         })
+    }
+
+    /// The `t` values the client asked for, in order (the gateway tags; the daemon never
+    /// sees them).
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
+    /// Whether the client asked for base images to be pulled first.
+    pub fn pull(&self) -> bool {
+        self.pull
+    }
+
+    /// The build arguments, as the daemon reads them (`None` for a JSON `null`).
+    pub fn build_args(&self) -> &BTreeMap<String, Option<String>> {
+        &self.build_args
+    }
+
+    /// The value of a pass-through scalar key (`platform`, `target`, ...), if given.
+    pub fn scalar(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The client's `dockerfile` value as the daemon would see it (None if absent/empty).
@@ -278,6 +328,9 @@ impl BuildQuery {
         push("dockerfile", dockerfile);
         for (k, v) in &self.params {
             push(k, v);
+        }
+        if !self.build_args.is_empty() {
+            push("buildargs", &json_args(&self.build_args));
         }
         push("labels", &labels);
         out
@@ -325,6 +378,60 @@ fn parse_labels(raw: &str) -> Result<BTreeMap<String, String>, ApiError> {
     Ok(labels)
 }
 
+/// `httputils.BoolValue`: anything but empty, `0`, `no`, `false` or `none`
+/// (case-insensitive, trimmed) is true.
+fn bool_value(v: &str) -> bool {
+    let v = v.trim().to_ascii_lowercase();
+    !matches!(v.as_str(), "" | "0" | "no" | "false" | "none")
+}
+
+/// Parse `buildargs` like `json.Unmarshal` into a Go `map[string]*string`: `null`
+/// means no arguments, a `null` value is kept as "mentioned without a value" (the
+/// daemon warns about unused ones), duplicate keys: last wins, anything else is an
+/// error, as it is for the daemon.
+fn parse_build_args(raw: &str) -> Result<BTreeMap<String, Option<String>>, ApiError> {
+    let mut args = BTreeMap::new();
+    if raw.is_empty() {
+        return Ok(args);
+    }
+    let invalid = |why: &str| bad(format!("invalid buildargs parameter: {why}"));
+    let value: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| invalid(&e.to_string()))?;
+    match value {
+        serde_json::Value::Null => {}
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let v = match v {
+                    serde_json::Value::String(s) => Some(s),
+                    serde_json::Value::Null => None,
+                    _ => return Err(invalid("build argument values must be strings")),
+                };
+                args.insert(k, v);
+            }
+        }
+        _ => return Err(invalid("expected a JSON object")),
+    }
+    Ok(args)
+}
+
+/// `buildargs` as JSON that Go decodes back to the same map (see [`json_string`]).
+fn json_args(map: &BTreeMap<String, Option<String>>) -> String {
+    let mut out = String::from("{");
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_string(&mut out, k);
+        out.push(':');
+        match v {
+            Some(v) => json_string(&mut out, v),
+            None => out.push_str("null"),
+        }
+    }
+    out.push('}');
+    out
+}
+
 /// `url.ParseQuery`, refusing instead of dropping: `;` anywhere, bad escapes,
 /// non-UTF-8 keys or values. Returns the pairs in order, like `url.Values`
 /// keeps per-key order.
@@ -355,29 +462,32 @@ fn parse_query_strict(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
 /// `\u00XX`, everything else (valid UTF-8, since these are Rust strings)
 /// literal. Written by hand because it cannot fail.
 fn json_object(map: &BTreeMap<String, String>) -> String {
-    fn string(out: &mut String, s: &str) {
-        out.push('"');
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-    }
     let mut out = String::from("{");
     for (i, (k, v)) in map.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        string(&mut out, k);
+        json_string(&mut out, k);
         out.push(':');
-        string(&mut out, v);
+        json_string(&mut out, v);
     }
     out.push('}');
     out
+}
+
+/// A JSON string Go decodes back to `s`: `"` and `\\` escaped, control bytes as
+/// `\u00XX`, everything else (valid UTF-8, since this is a Rust string) literal.
+fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -510,10 +620,8 @@ mod tests {
             ("version=1", "version", &["1"]),
             ("version=", "version", &["1"]),
             ("remote=", "remote", &[]),
-            ("t=a&t=b&t=a", "t", &["a", "b", "a"]),
-            ("t=b&q=1&t=a", "t", &["b", "a"]),
-            ("t=", "t", &[""]),
-            ("t=my+img%3Alatest", "t", &["my img:latest"]),
+            ("t=a&t=b&t=a", "t", &[]),
+            ("pull=1", "pull", &[]),
             (
                 "extrahosts=a%3A1.2.3.4&extrahosts=b%3A5.6.7.8",
                 "extrahosts",
@@ -559,11 +667,56 @@ mod tests {
             for (k, _) in go_parse_query(&up) {
                 let k = String::from_utf8(k).unwrap();
                 let kind = kind_of(&k).unwrap_or_else(|| panic!("{k} not allowlisted"));
+                assert!(kind != Kind::Taken, "{k} is the gateway's, not sent: {up}");
                 if kind != Kind::List {
                     assert_eq!(form(&up, &k).len(), 1, "{k} once in {up}");
                 }
             }
         }
+    }
+
+    /// `t`, `pull` and `buildargs` are read like the daemon reads them, for the gateway
+    /// to act on: tags in order (applied after the build's check), pull as Go's
+    /// `BoolValue`, build arguments as `map[string]*string`.
+    #[test]
+    fn values_the_gateway_acts_on() {
+        let q = parse("t=b&q=1&t=a&t=&t=my+img%3Alatest").unwrap();
+        assert_eq!(q.tags(), ["b", "a", "", "my img:latest"]);
+        for (raw, want) in [
+            ("", false),
+            ("pull=", false),
+            ("pull=0", false),
+            ("pull=no", false),
+            ("pull=FALSE", false),
+            ("pull=+none+", false),
+            ("pull=1", true),
+            ("pull=true", true),
+            ("pull=yes", true),
+            ("pull=x", true),
+        ] {
+            assert_eq!(parse(raw).unwrap().pull(), want, "{raw}");
+        }
+        let args = |raw: &str| parse(&format!("buildargs={}", gourl::query_escape(raw)));
+        let q = args(r#"{"A":"x&y=z","B":null,"A":"last"}"#).unwrap();
+        let want: BTreeMap<String, Option<String>> = [
+            ("A".to_string(), Some("last".to_string())),
+            ("B".to_string(), None),
+        ]
+        .into();
+        assert_eq!(q.build_args(), &want);
+        let up = q.to_upstream("D");
+        assert_eq!(form(&up, "buildargs"), [r#"{"A":"last","B":null}"#]);
+        assert!(args("null").unwrap().build_args().is_empty());
+        assert!(form(&args("null").unwrap().to_upstream("D"), "buildargs").is_empty());
+        for bad in [r#"{"A":1}"#, "[]", r#""x""#, "{", r#"{"A":"\ud800"}"#] {
+            assert_eq!(args(bad).map(|_| ()), Err(400), "{bad}");
+        }
+        assert_eq!(
+            parse("platform=linux%2Farm64&target=t")
+                .unwrap()
+                .scalar("platform"),
+            Some("linux/arm64")
+        );
     }
 
     #[test]
@@ -700,7 +853,7 @@ mod tests {
         fn round_trip(
             tags in proptest::collection::vec(value(), 0..4),
             target in value(),
-            buildargs in value(),
+            buildargs in proptest::collection::btree_map(value(), proptest::option::of(value()), 0..3),
             labels in proptest::collection::btree_map(value(), value(), 0..4),
             dockerfile in value(),
             newname in value(),
@@ -709,7 +862,7 @@ mod tests {
             let mut pairs: Vec<(String, String)> = Vec::new();
             for t in &tags { pairs.push(("t".into(), t.clone())); }
             pairs.push(("target".into(), target.clone()));
-            pairs.push(("buildargs".into(), buildargs.clone()));
+            pairs.push(("buildargs".into(), serde_json::to_string(&buildargs).unwrap()));
             pairs.push(("dockerfile".into(), dockerfile.clone()));
             pairs.push(("zz".into(), unknown));
             let labels_json = serde_json::to_string(&labels).unwrap();
@@ -719,11 +872,18 @@ mod tests {
                 .collect();
             let q = BuildQuery::parse(Some(&raw.join("&")), &policy()).unwrap();
             prop_assert_eq!(q.dockerfile(), Some(dockerfile.as_str()).filter(|d| !d.is_empty()));
+            prop_assert_eq!(q.tags(), tags.as_slice());
+            prop_assert_eq!(q.build_args(), &buildargs);
             let up = q.to_upstream(&newname);
-            prop_assert_eq!(form(&up, "t"), tags);
+            prop_assert!(form(&up, "t").is_empty());
             let opt = |s: String| if s.is_empty() { vec![] } else { vec![s] };
             prop_assert_eq!(form(&up, "target"), opt(target));
-            prop_assert_eq!(form(&up, "buildargs"), opt(buildargs));
+            let sent: BTreeMap<String, Option<String>> = match form(&up, "buildargs").as_slice() {
+                [] => BTreeMap::new(),
+                [json] => serde_json::from_str(json).unwrap(),
+                more => panic!("{} buildargs", more.len()),
+            };
+            prop_assert_eq!(sent, buildargs);
             prop_assert_eq!(form(&up, "dockerfile"), vec![newname]);
             prop_assert_eq!(form(&up, "version"), vec!["1".to_string()]);
             prop_assert!(form(&up, "zz").is_empty());

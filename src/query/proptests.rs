@@ -183,6 +183,12 @@ fn check_query(raw: &str, policy: &Policy) -> Result<(), TestCaseError> {
             }
             Kind::List => prop_assert_eq!(sent, all(&go, key), "{} in {:?}", key, raw),
             Kind::Dropped => prop_assert!(sent.is_empty(), "{} sent", key),
+            Kind::Taken => {
+                prop_assert!(sent.is_empty(), "{} sent", key);
+                let want: Vec<&[u8]> = all(&go, key);
+                let got: Vec<&[u8]> = q.tags().iter().map(|t| t.as_bytes()).collect();
+                prop_assert_eq!(got, want, "{} in {:?}", key, raw);
+            }
             Kind::Special => match key {
                 "cgroupparent" | "networkmode" => {
                     let v = match (key, &policy.cgroup_parent) {
@@ -192,7 +198,31 @@ fn check_query(raw: &str, policy: &Policy) -> Result<(), TestCaseError> {
                     let want: Vec<&[u8]> = if v.is_empty() { vec![] } else { vec![v] };
                     prop_assert_eq!(sent, want, "{} in {:?}", key, raw);
                 }
-                "remote" | "outputs" => prop_assert!(sent.is_empty(), "{} sent", key),
+                "remote" | "outputs" | "pull" => prop_assert!(sent.is_empty(), "{} sent", key),
+                "buildargs" => {
+                    // Go's reading of the client's JSON is what the gateway decided, and
+                    // the JSON sent reads back as exactly that.
+                    let raw_args = String::from_utf8_lossy(first(&go, key)).into_owned();
+                    let theirs: BTreeMap<String, Option<String>> = if raw_args.is_empty() {
+                        BTreeMap::new()
+                    } else {
+                        serde_json::from_str::<Option<BTreeMap<String, Option<String>>>>(&raw_args)
+                            .unwrap_or_default()
+                            .unwrap_or_default()
+                    };
+                    prop_assert_eq!(q.build_args(), &theirs, "{:?}", raw);
+                    let ours: BTreeMap<String, Option<String>> = match sent.as_slice() {
+                        [] => BTreeMap::new(),
+                        [json] => serde_json::from_slice(json).unwrap(),
+                        more => {
+                            return Err(TestCaseError::fail(format!(
+                                "{} buildargs sent",
+                                more.len()
+                            )));
+                        }
+                    };
+                    prop_assert_eq!(&ours, q.build_args());
+                }
                 _ => {}
             },
         }
@@ -211,6 +241,7 @@ fn check_query(raw: &str, policy: &Policy) -> Result<(), TestCaseError> {
     prop_assert_eq!(again.labels(), q.labels());
     prop_assert_eq!(again.dockerfile(), Some(OURS));
     prop_assert_eq!(again.to_upstream(OURS), up);
+    prop_assert_eq!(again.build_args(), q.build_args());
     Ok(())
 }
 
