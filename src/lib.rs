@@ -57,6 +57,7 @@ pub mod passthrough;
 pub mod query;
 pub mod route;
 pub mod server;
+pub mod shell;
 pub mod tar;
 pub mod upstream;
 pub mod workers;
