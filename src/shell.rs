@@ -71,6 +71,13 @@
 //! case, which this module does not model (the gateway fronts a Linux
 //! `docker.sock`).
 //!
+//! Cross-checked by hand (not in CI: the lexers are Go) on 219,000 generated
+//! words with both escape characters: this module and the lexers of v0.8 and
+//! master give the same result for every word it accepts, the lexers of v0.12,
+//! v0.13, v0.14 and v0.18 too, and every word on which v0.8 and master disagree
+//! is refused as version-dependent. The only words refused although all agree are
+//! the non-ASCII names and U+FEFF above.
+//!
 //! # Limits
 //!
 //! The expansion is linear in the input: every character is read once, a value
