@@ -82,10 +82,12 @@
 //!
 //! The expansion is linear in the input: every character is read once, a value
 //! is inserted, never re-expanded. What could still grow is the output
-//! (`$A$A$A…` with a large `A`, or meta `ARG`s that double each other), so every
-//! buffer is capped at [`Budget`]'s length limit and the bytes of variable values
-//! inserted are counted against its total, which the caller shares between all
-//! the words of one Dockerfile. `${...}` nesting is limited to [`MAX_DEPTH`]
+//! (`$A$A$A…` with a large `A`, or meta `ARG`s that double each other) and the
+//! copying of nested results up through every `${X:-…}` level, so every buffer
+//! is capped at [`Budget`]'s length limit and the bytes of variable values and
+//! used nested words inserted are counted against its total, which the caller
+//! shares between all the words of one Dockerfile: the work is at most the input
+//! times the nesting depth plus that total. `${...}` nesting is limited to [`MAX_DEPTH`]
 //! levels, which keeps the recursion off the end of the stack (Go's growable
 //! stacks have no such limit, so a deeper Dockerfile is refused, not misread).
 
@@ -170,8 +172,8 @@ pub struct Budget {
 
 impl Budget {
     /// Every buffer (the result and each nested `${X:-word}`) holds at most
-    /// `max_len` bytes; at most `total` bytes of variable values are inserted
-    /// over the life of this budget.
+    /// `max_len` bytes; at most `total` bytes of variable values and of used
+    /// `${X:-word}`/`${X:+word}` words are inserted over the life of this budget.
     pub fn new(max_len: usize, total: usize) -> Self {
         Budget {
             max_len,
@@ -179,7 +181,7 @@ impl Budget {
         }
     }
 
-    /// Bytes of variable values that can still be inserted.
+    /// Bytes of values and nested words that can still be inserted.
     pub fn remaining(&self) -> usize {
         self.remaining
     }
@@ -201,7 +203,8 @@ impl Budget {
         Ok(())
     }
 
-    /// Appends a variable's value, which is what can make output outgrow input.
+    /// Appends a variable's value or a used nested word: what can make the
+    /// output, or the copying, outgrow the input.
     fn push_value(&mut self, buf: &mut String, s: &str) -> Result<(), ShellError> {
         if s.len() > self.remaining {
             return Err(ShellError::new(
@@ -492,8 +495,10 @@ impl<'b> Lexer<'_, 'b> {
                     let value = self.lookup(&name)?;
                     match (m, value) {
                         ('-', Some(v)) if !v.is_empty() => self.budget.push_value(out, v),
-                        ('-', _) => self.budget.push_str(out, &word),
-                        ('+', Some(v)) if !v.is_empty() => self.budget.push_str(out, &word),
+                        // A nested word is charged like a value: carried up
+                        // through every level, it is what nesting multiplies.
+                        ('-', _) => self.budget.push_value(out, &word),
+                        ('+', Some(v)) if !v.is_empty() => self.budget.push_value(out, &word),
                         ('+', _) => Ok(()),
                         (_, None) => {
                             Err(required(&name, ":?", &word, "is not allowed to be unset"))

@@ -373,6 +373,16 @@ fn shell_limits() {
     assert_eq!(budget.remaining(), 500);
     let e = process_word("$B", '\\', &big, &mut budget).unwrap_err();
     assert_eq!(e.kind(), ShellErrorKind::TooLarge);
+    // A used nested word is charged again at each level it is carried up.
+    let mut budget = Budget::new(1 << 20, 3000);
+    process_word("${U:-${U:-$B}}", '\\', &big, &mut budget).unwrap();
+    assert_eq!(
+        budget.remaining(),
+        0,
+        "1000 for $B, 1000 and 1000 for the two words"
+    );
+    let mut budget = Budget::new(1 << 20, 2999);
+    assert!(process_word("${U:-${U:-$B}}", '\\', &big, &mut budget).is_err());
     // Unused words are expanded (and charged) too, like Go does.
     let mut budget = Budget::new(1 << 20, 1500);
     let e = process_word("${A:-$B}${A:-$B}", '\\', &big, &mut budget).unwrap_err();
