@@ -168,9 +168,12 @@ pub struct Instruction<'a> {
 pub struct Request<'a> {
     /// The file's escape character (`# escape=`): `\` or `` ` ``.
     pub escape: char,
-    /// The `buildargs` parameter, decoded; `None` is a JSON `null`.
+    /// The `buildargs` parameter, decoded as Go decodes it into
+    /// `map[string]*string` (`newImageBuildOptions`); `None` is a JSON `null`.
     pub build_args: &'a BTreeMap<String, Option<String>>,
-    /// The `platform` parameter; empty means none.
+    /// The `platform` the daemon uses; empty means none. dockerd reads the
+    /// parameter only from API version 1.32 on (`newImageBuildOptions`), so a
+    /// request to an older API path has none, whatever its query says.
     pub platform: Option<&'a str>,
     /// The `target` parameter; empty means none.
     pub target: Option<&'a str>,
