@@ -963,6 +963,9 @@ fn parse_words(rest: &str, escape: char) -> Vec<String> {
     words
 }
 
+pub mod from;
+pub mod shell;
+
 #[cfg(test)]
 mod proptests;
 
