@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
+use std::mem;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -14,6 +15,8 @@ use http::StatusCode;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use tokio::sync::oneshot;
 
+use super::pipeline::Built;
+use super::verify::{self, Outcome, Watch};
 use crate::http::body::BoxError;
 use crate::http::error::ApiError;
 use crate::http::upstream::Driver;
@@ -81,7 +84,7 @@ enum State {
 }
 
 /// [`pipeline`], boxed: its future type cannot be named.
-pub(super) type Pipeline = Pin<Box<dyn Future<Output = Result<(), ApiError>> + Send>>;
+pub(super) type Pipeline = Pin<Box<dyn Future<Output = Result<Built, ApiError>> + Send>>;
 
 /// The upstream request body. It runs the pipeline, so the rewriting happens when, and
 /// only as fast as, hyper can write to the daemon. It ends cleanly only if the pipeline
@@ -92,7 +95,7 @@ pub(super) struct UpstreamBody {
     pipeline: Mutex<Pipeline>,
     outbox: Outbox,
     /// Tells the request handler, and then the response body, how the pipeline ended.
-    done: Option<oneshot::Sender<Result<(), ApiError>>>,
+    done: Option<oneshot::Sender<Result<Built, ApiError>>>,
     state: State,
 }
 
@@ -100,7 +103,7 @@ impl UpstreamBody {
     pub(super) fn new(
         pipeline: Pipeline,
         outbox: Outbox,
-        done: oneshot::Sender<Result<(), ApiError>>,
+        done: oneshot::Sender<Result<Built, ApiError>>,
     ) -> UpstreamBody {
         UpstreamBody {
             pipeline: Mutex::new(pipeline),
@@ -143,7 +146,7 @@ impl HttpBody for UpstreamBody {
                 Poll::Pending => {}
                 Poll::Ready(result) => {
                     self.state = match result {
-                        Ok(()) => State::Finished,
+                        Ok(_) => State::Finished,
                         Err(_) => State::Failed,
                     };
                     if let Some(done) = self.done.take() {
@@ -163,13 +166,15 @@ impl HttpBody for UpstreamBody {
     }
 }
 
-/// The daemon's response, plus an `errorDetail` line at its end if the pipeline failed
-/// after the daemon had already started answering, so the client never reads a
-/// success for a build the gateway broke off.
+/// The daemon's response, with the gateway's own lines at its end:
 ///
-/// Likewise, if the daemon's output breaks off (the daemon died or restarted mid-build),
-/// the client gets an `errorDetail` line saying so rather than a truncated stream that
-/// some clients read as success.
+/// - an `errorDetail` line if the pipeline failed after the daemon had already started
+///   answering, so the client never reads a success for a build the gateway broke off;
+///   likewise if the daemon's output breaks off (it died or restarted mid-build), rather
+///   than a truncated stream that some clients read as success;
+/// - once the daemon says it built something, the check of that image and its tags
+///   ([`verify`]): a `Successfully tagged` line per tag, or an `errorDetail` line that
+///   says why the result was refused.
 ///
 /// It also drives the daemon connection, which carries the rest of the upload. So once
 /// the daemon has answered, the upload only moves while the client reads the answer;
@@ -184,9 +189,27 @@ pub(super) struct Reported<B> {
     /// broken-off build for a good one (and only then is the body a JSON stream that a
     /// line can be added to).
     succeeded: bool,
-    done: Option<oneshot::Receiver<Result<(), ApiError>>>,
-    tail: Option<Bytes>,
+    done: Option<oneshot::Receiver<Result<Built, ApiError>>>,
+    watch: Watch,
+    /// What the check of the result needs; taken when it starts.
+    plan: Option<verify::Plan>,
+    phase: Phase,
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// A future behind a `Mutex`, only so that the body holding it is `Sync`, as hyper's
+/// boxed bodies must be; it is reached through `&mut` and never locked.
+type Checking = Mutex<Pin<Box<dyn Future<Output = Vec<Bytes>> + Send>>>;
+
+enum Phase {
+    /// Passing the daemon's output on.
+    Relaying,
+    /// The daemon's output has ended; waiting for the pipeline's word.
+    Finishing,
+    /// Checking what the daemon built, then tagging it.
+    Checking(Checking),
+    /// The gateway's own lines, then the end.
+    Tail(VecDeque<Bytes>),
 }
 
 impl<B> Reported<B> {
@@ -194,7 +217,8 @@ impl<B> Reported<B> {
         inner: B,
         driver: Option<Driver>,
         succeeded: bool,
-        done: oneshot::Receiver<Result<(), ApiError>>,
+        done: oneshot::Receiver<Result<Built, ApiError>>,
+        plan: verify::Plan,
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Reported<B> {
         Reported {
@@ -202,8 +226,40 @@ impl<B> Reported<B> {
             driver,
             succeeded,
             done: Some(done),
-            tail: None,
+            watch: Watch::default(),
+            plan: Some(plan),
+            phase: Phase::Relaying,
             _permit: permit,
+        }
+    }
+
+    /// What follows the daemon's output, once the pipeline's outcome is known.
+    fn after(
+        &mut self,
+        outcome: Result<Result<Built, ApiError>, oneshot::error::RecvError>,
+    ) -> Phase {
+        let line = |err: ApiError| Phase::Tail(VecDeque::from([Bytes::from(err.stream_line())]));
+        if !self.succeeded {
+            // The daemon's own error answer: passed on as it is.
+            return Phase::Tail(VecDeque::new());
+        }
+        match outcome {
+            Ok(Ok(built)) => match mem::take(&mut self.watch).finish() {
+                Outcome::Failed => Phase::Tail(VecDeque::new()),
+                Outcome::Unknown(why) => line(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    format!("cannot check what the build made ({why}), so nothing was tagged"),
+                )),
+                Outcome::Built(id) => match self.plan.take() {
+                    Some(plan) => {
+                        Phase::Checking(Mutex::new(Box::pin(verify::check(plan, built.bases, id))))
+                    }
+                    None => Phase::Tail(VecDeque::new()),
+                },
+            },
+            Ok(Err(err)) => line(err),
+            // The connection closed before the upload was complete.
+            Err(_) => line(upstream_gone()),
         }
     }
 }
@@ -221,51 +277,73 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         drive(&mut self.driver, cx);
-        if self.done.is_some() {
-            match Pin::new(&mut self.inner).poll_frame(cx) {
-                Poll::Ready(None) => {}
-                Poll::Ready(Some(Err(err))) => {
-                    // A refused upload breaks the daemon connection, and hyper reports
-                    // that here; the refusal is the reason the user needs. (The body
-                    // gave the pipeline's result before it failed the upload.)
-                    let refusal = self
-                        .done
-                        .take()
-                        .and_then(|mut done| done.try_recv().ok())
-                        .and_then(Result::err);
-                    if !self.succeeded {
-                        // An error answer is not a JSON stream to add a line to.
-                        return Poll::Ready(Some(Err(err)));
+        loop {
+            let this = &mut *self;
+            match &mut this.phase {
+                Phase::Relaying => match Pin::new(&mut this.inner).poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Some(data) = frame.data_ref()
+                            && this.succeeded
+                        {
+                            this.watch.feed(data);
+                        }
+                        return Poll::Ready(Some(Ok(frame)));
                     }
-                    let line = refusal.unwrap_or_else(|| {
-                        ApiError::new(
-                            StatusCode::BAD_GATEWAY,
-                            format!("the Docker daemon's build output broke off: {}", err.into()),
-                        )
-                    });
-                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(line.stream_line())))));
+                    Poll::Ready(Some(Err(err))) => {
+                        // A refused upload breaks the daemon connection, and hyper
+                        // reports that here; the refusal is the reason the user needs.
+                        // (The body gave the pipeline's result before it failed the
+                        // upload.)
+                        let refusal = this
+                            .done
+                            .take()
+                            .and_then(|mut done| done.try_recv().ok())
+                            .and_then(Result::err);
+                        if !this.succeeded {
+                            // An error answer is not a JSON stream to add a line to.
+                            return Poll::Ready(Some(Err(err)));
+                        }
+                        let line = refusal.unwrap_or_else(|| {
+                            ApiError::new(
+                                StatusCode::BAD_GATEWAY,
+                                format!(
+                                    "the Docker daemon's build output broke off: {}",
+                                    err.into()
+                                ),
+                            )
+                        });
+                        this.phase = Phase::Tail(VecDeque::from([Bytes::from(line.stream_line())]));
+                    }
+                    Poll::Ready(None) => this.phase = Phase::Finishing,
+                    Poll::Pending => return Poll::Pending,
+                },
+                Phase::Finishing => {
+                    let Some(done) = this.done.as_mut() else {
+                        this.phase = Phase::Tail(VecDeque::new());
+                        continue;
+                    };
+                    let outcome = match Pin::new(done).poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(outcome) => outcome,
+                    };
+                    this.done = None;
+                    this.phase = this.after(outcome);
                 }
-                other => return other,
-            }
-            let Some(done) = self.done.as_mut() else {
-                return Poll::Ready(None);
-            };
-            let outcome = match Pin::new(done).poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(outcome) => outcome,
-            };
-            self.done = None;
-            let failure = match outcome {
-                Ok(Ok(())) => None,
-                Ok(Err(err)) => Some(err),
-                // The connection closed before the upload was complete.
-                Err(_) => Some(upstream_gone()),
-            };
-            if let Some(err) = failure.filter(|_| self.succeeded) {
-                self.tail = Some(Bytes::from(err.stream_line()));
+                Phase::Checking(checking) => {
+                    let future = match checking.get_mut() {
+                        Ok(future) => future,
+                        Err(poisoned) => poisoned.into_inner(),
+                    };
+                    match future.as_mut().poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(lines) => this.phase = Phase::Tail(lines.into()),
+                    }
+                }
+                Phase::Tail(lines) => {
+                    return Poll::Ready(lines.pop_front().map(|line| Ok(Frame::data(line))));
+                }
             }
         }
-        Poll::Ready(self.tail.take().map(|line| Ok(Frame::data(line))))
     }
 }
 

@@ -27,10 +27,12 @@
 //! complete one, because the last thing it would need, the Dockerfile it was told to
 //! use, only exists at the very end.
 
+mod bases;
 mod body;
 pub mod buildkit;
 mod pipeline;
 mod source;
+mod verify;
 
 use std::future::{Future, poll_fn};
 use std::sync::Arc;
@@ -48,6 +50,7 @@ use crate::http::body::{Body, boxed};
 use crate::http::error::ApiError;
 use crate::http::headers::strip_hop_by_hop;
 use crate::query::{BuildQuery, Policy};
+use crate::reference::{self, auth::AuthConfigs};
 use crate::route;
 
 /// Handles one build request end to end.
@@ -87,6 +90,18 @@ async fn start(
     };
     let policy: &Policy = &gateway.policy;
     let query = BuildQuery::parse(req.uri().query(), policy)?;
+    // Tags and credentials are checked before anything is read: a build that could not
+    // be tagged or pull its bases is refused before the upload, as the daemon does.
+    let tags = reference::build_tags(query.tags().iter().map(String::as_str))
+        .map_err(|e| ApiError::bad_request(format!("invalid tag: {e}")))?;
+    let auths = AuthConfigs::from_headers(req.headers())
+        .map_err(|e| ApiError::bad_request(format!("registry credentials: {e}")))?;
+    // The daemon reads `platform` only from API 1.32 on; below, it builds as if there
+    // were none, and so must the resolution of the bases.
+    let platform = match route::api_version(req.uri()) {
+        Some(v) if route::compare_versions(&v, "1.32").is_lt() => None,
+        _ => query.scalar("platform").map(str::to_string),
+    };
     let dockerfile_name = random_dockerfile_name()?;
     let path = route::upstream_build_path(req.uri());
     let uri = format!("{path}?{}", query.to_upstream(&dockerfile_name));
@@ -104,6 +119,18 @@ async fn start(
         owner: policy.owner.clone(),
         limits: gateway.build_limits.clone(),
         decoders: gateway.decoders.clone(),
+        upstream: gateway.upstream.clone(),
+        build_args: query.build_args().clone(),
+        platform,
+        target: query.scalar("target").map(str::to_string),
+        pull: query.pull(),
+        auths,
+    };
+    let plan = verify::Plan {
+        upstream: gateway.upstream.clone(),
+        owner_key: policy.owner_key.clone(),
+        owner: policy.owner.clone(),
+        tags,
     };
     let mut request = Request::new(boxed(UpstreamBody::new(
         Box::pin(pipeline(body, outbox.clone(), job)),
@@ -154,7 +181,9 @@ async fn start(
     let body = Metered::new(body, log, Direction::Out);
     Ok(Response::from_parts(
         parts,
-        boxed(Reported::new(body, driver, succeeded, done_rx, permit)),
+        boxed(Reported::new(
+            body, driver, succeeded, done_rx, plan, permit,
+        )),
     ))
 }
 

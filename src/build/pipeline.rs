@@ -10,6 +10,9 @@ use futures_util::TryStreamExt;
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
 
+use std::collections::BTreeMap;
+
+use super::bases;
 use super::body::Outbox;
 use super::source::{Source, SourceError};
 use crate::context::Walk;
@@ -18,6 +21,8 @@ use crate::dockerfile;
 use crate::gateway::BuildLimits;
 use crate::http::body::BoxError;
 use crate::http::error::ApiError;
+use crate::http::upstream::Upstream;
+use crate::reference::auth::AuthConfigs;
 use crate::tar::{self, Entry, Event, Reader, TarError};
 
 /// Headers and small file bodies are batched into frames of about this size, so a
@@ -39,11 +44,26 @@ pub(super) struct Job {
     pub owner: String,
     pub limits: BuildLimits,
     pub decoders: Arc<tokio::sync::Semaphore>,
+    /// How to reach the daemon, to resolve the base images.
+    pub upstream: Upstream,
+    pub build_args: BTreeMap<String, Option<String>>,
+    /// The `platform` parameter, if the daemon will read it.
+    pub platform: Option<String>,
+    pub target: Option<String>,
+    pub pull: bool,
+    pub auths: AuthConfigs,
+}
+
+/// What a complete upload leaves for the check of the result.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Built {
+    /// The image IDs the build's stages start from.
+    pub bases: Vec<String>,
 }
 
 /// Reads the client's context and puts the rewritten one into `outbox`. Runs inside the
 /// upstream body ([`UpstreamBody`]); its result says whether the archive is complete.
-pub(super) async fn pipeline<B>(body: B, outbox: Outbox, job: Job) -> Result<(), ApiError>
+pub(super) async fn pipeline<B>(body: B, outbox: Outbox, job: Job) -> Result<Built, ApiError>
 where
     B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
@@ -63,7 +83,9 @@ where
     // ended cleanly: dockerd reads its context to EOF after the end-of-archive (its
     // untar helper flushes stdin), so a body that breaks off here must reach it as a
     // broken upload, never as a clean end.
-    drain(&mut result?).await
+    let (mut source, built) = result?;
+    drain(&mut source).await?;
+    Ok(built)
 }
 
 /// Reads and drops what the client sends after its end-of-archive (tar writers pad
@@ -107,12 +129,13 @@ fn tar_err(e: TarError) -> ApiError {
     ApiError::bad_request(format!("build context: {e}{hint}"))
 }
 
-/// The stages proper. Returns the reader so that trailing bytes can be drained.
+/// The stages proper. Returns the source, so that trailing bytes can be drained, and
+/// what the check of the result needs.
 async fn rewrite_context(
     mut source: Source,
     outbox: &Outbox,
     job: &Job,
-) -> Result<Source, ApiError> {
+) -> Result<(Source, Built), ApiError> {
     let context_err =
         |e: &dyn std::fmt::Display| ApiError::bad_request(format!("build context: {e}"));
     let mut tar = Reader::new(job.limits.tar);
@@ -171,7 +194,22 @@ async fn rewrite_context(
     }
 
     let original = walk.finish().map_err(|e| context_err(&e))?;
-    let rewritten = dockerfile::rewrite(&original, &job.owner_key, &job.owner, &[])
+    // The daemon has read nothing of the build yet (it reads the whole context first),
+    // so this is the moment to resolve and pin the bases: the rest of the archive, its
+    // Dockerfile and its end, waits for it.
+    let bases = bases::resolve(
+        &original,
+        &bases::Request {
+            upstream: &job.upstream,
+            build_args: &job.build_args,
+            platform: job.platform.as_deref(),
+            target: job.target.as_deref(),
+            pull: job.pull,
+            auths: &job.auths,
+        },
+    )
+    .await?;
+    let rewritten = dockerfile::rewrite(&original, &job.owner_key, &job.owner, &bases.froms)
         .map_err(|e| ApiError::bad_request(format!("Dockerfile: {e}")))?;
     let entry = Entry::file(
         job.dockerfile_name.as_bytes(),
@@ -182,8 +220,13 @@ async fn rewrite_context(
     out.extend_from_slice(tar::padding(entry.size));
     out.extend_from_slice(&tar::END_OF_ARCHIVE);
     flush(&mut out, outbox).await;
-    tracing::debug!(stages = rewritten.stages, compression = %source.compression, "build context rewritten");
-    Ok(source)
+    tracing::debug!(stages = rewritten.stages, bases = ?bases.pinned, compression = %source.compression, "build context rewritten");
+    Ok((
+        source,
+        Built {
+            bases: bases.pinned,
+        },
+    ))
 }
 
 async fn flush(out: &mut BytesMut, outbox: &Outbox) {

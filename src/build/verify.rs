@@ -233,9 +233,10 @@ async fn verify(plan: &Plan, bases: &[String], id: &str) -> Result<Client, ApiEr
         if step_id == id {
             continue;
         }
-        let image = client.inspect_image(&step_id).await?.ok_or_else(|| {
-            refuse(format!("its step image {} is gone", short(&step_id)))
-        })?;
+        let image = client
+            .inspect_image(&step_id)
+            .await?
+            .ok_or_else(|| refuse(format!("its step image {} is gone", short(&step_id))))?;
         if !owned(&image.labels) {
             return Err(refuse(format!(
                 "its step image {} ({:?}) does not carry {}={}",
@@ -291,10 +292,15 @@ mod tests {
              {{\"stream\":\"Successfully built bbbbbbbbbbbb\\n\"}}\r\n"
         );
         for split in [1, 2, 7, 100, 10_000] {
-            assert_eq!(watch(&output, split), Outcome::Built(B.to_string()), "{split}");
+            assert_eq!(
+                watch(&output, split),
+                Outcome::Built(B.to_string()),
+                "{split}"
+            );
         }
         // Squash: one more aux, with an id, for the squashed image.
-        let squashed = format!("{output}{{\"id\":\"moby.image.id\",\"aux\":{{\"ID\":\"{A}\"}}}}\r\n");
+        let squashed =
+            format!("{output}{{\"id\":\"moby.image.id\",\"aux\":{{\"ID\":\"{A}\"}}}}\r\n");
         assert_eq!(watch(&squashed, 5), Outcome::Built(A.to_string()));
         // Without a final line ending.
         let unended = format!("{{\"aux\":{{\"ID\":\"{A}\"}}}}");
@@ -316,7 +322,10 @@ mod tests {
         );
         assert_eq!(watch(&failed, 3), Outcome::Failed);
         assert_eq!(watch("{\"error\":\"old style\"}\n", 1), Outcome::Failed);
-        assert!(matches!(watch("{\"stream\":\"Step 1/1\\n\"}\r\n", 3), Outcome::Unknown(_)));
+        assert!(matches!(
+            watch("{\"stream\":\"Step 1/1\\n\"}\r\n", 3),
+            Outcome::Unknown(_)
+        ));
         assert!(matches!(watch("", 3), Outcome::Unknown(_)));
         let garbage = format!("{{\"aux\":{{\"ID\":\"{A}\"}}}}\r\nnot json\r\n");
         assert!(matches!(watch(&garbage, 3), Outcome::Unknown(_)));

@@ -105,19 +105,48 @@ pub fn classify(method: &http::Method, uri: &http::Uri) -> Result<Route, ApiErro
     })
 }
 
-/// The path a build is forwarded to: `/v<version>/build` when the client named an API
-/// version, else `/build`. The version must survive, because the daemon reads some
-/// build parameters differently per API version; the spelling must not, because only
-/// the canonical one is certain to route the same everywhere. Call only for requests
-/// [`classify`] found to be [`Route::Build`].
-pub fn upstream_build_path(uri: &http::Uri) -> String {
+/// The API version a build request names in its path (`/v1.41/build`), if any.
+pub fn api_version(uri: &http::Uri) -> Option<String> {
     let raw = request_target(uri);
-    let version = gourl::request_path("POST", &raw).ok().and_then(|path| {
-        let rest = strip_version(&path)?;
-        let version = &path[2..path.len() - rest.len()];
-        String::from_utf8(version.to_vec()).ok()
-    });
-    match version {
+    let path = gourl::request_path("POST", &raw).ok()?;
+    let rest = strip_version(&path)?;
+    String::from_utf8(path[2..path.len() - rest.len()].to_vec()).ok()
+}
+
+/// Go's `versions.compare` (moby `api/types/versions`): dot-separated parts compared
+/// as numbers, a part that is not a number counts as 0, a missing part as 0.
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let parts = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    let (a, b) = (parts(a), parts(b));
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (
+            a.get(i).copied().unwrap_or(0),
+            b.get(i).copied().unwrap_or(0),
+        );
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+/// The oldest API version a build is forwarded with: from 1.30 the daemon reports the
+/// ID of what it built in `aux` messages, which the gateway needs to check the result
+/// (`build::verify`). Below it nothing the gateway forwards is read differently: the
+/// build parameters that depend on the version (`platform` from 1.32, `outputs` from
+/// 1.40) are not in between.
+pub const MIN_BUILD_API: &str = "1.30";
+
+/// The path a build is forwarded to: `/v<version>/build` with the version the client
+/// named, raised to [`MIN_BUILD_API`] if it is older, else `/build` (the daemon's own
+/// version). The spelling is never the client's, because only the canonical one is
+/// certain to route the same everywhere. Call only for requests [`classify`] found to
+/// be [`Route::Build`].
+pub fn upstream_build_path(uri: &http::Uri) -> String {
+    match api_version(uri) {
+        Some(version) if compare_versions(&version, MIN_BUILD_API).is_lt() => {
+            format!("/v{MIN_BUILD_API}/build")
+        }
         Some(version) => format!("/v{version}/build"),
         None => "/build".to_string(),
     }
@@ -206,13 +235,35 @@ mod tests {
             ("/build?t=x", "/build"),
             ("/v1.41/build", "/v1.41/build"),
             ("/v1.41%2Fbuild", "/v1.41/build"),
-            ("/%761.24/%62uild?q=1", "/v1.24/build"),
+            ("/%761.24/%62uild?q=1", "/v1.30/build"),
+            ("/v1.29.9/build", "/v1.30/build"),
+            ("/v1.30/build", "/v1.30/build"),
+            ("/v1.4/build", "/v1.30/build"),
+            ("/v2/build", "/v2/build"),
             ("http://docker/v1.40/build", "/v1.40/build"),
         ];
         for (target, want) in table {
             let uri: http::Uri = target.parse().unwrap();
             assert_eq!(run(&Method::POST, target), BUILD, "{target}");
             assert_eq!(upstream_build_path(&uri), want, "{target}");
+        }
+    }
+
+    #[test]
+    fn versions_compare_like_go() {
+        use std::cmp::Ordering::*;
+        for (a, b, want) in [
+            ("1.30", "1.30", Equal),
+            ("1.29", "1.30", Less),
+            ("1.4", "1.30", Less),
+            ("1.41", "1.30", Greater),
+            ("1.30.0", "1.30", Equal),
+            ("2", "1.99", Greater),
+            ("1.x", "1.0", Equal),
+            ("1..30", "1.0.30", Equal),
+            (".", "0", Equal),
+        ] {
+            assert_eq!(compare_versions(a, b), want, "{a} vs {b}");
         }
     }
 

@@ -1,0 +1,234 @@
+//! Base images: resolved, checked and pinned before the daemon builds.
+//!
+//! A `FROM` names its base by a name the daemon resolves when it reaches that step, and
+//! the base brings two things the gateway's owner `LABEL` cannot reach: `ONBUILD`
+//! triggers, which run inside the `FROM` step itself (moby's `initializeStage`) before
+//! any instruction the gateway inserts, each in a container and image of its own with
+//! the base's labels; and the name itself, which anyone may re-tag while the context
+//! uploads. So once the Dockerfile is known (it is the last thing in the upload, and
+//! the daemon has read nothing of the build yet), the gateway, for every `FROM`:
+//!
+//! 1. expands it the way the daemon's classic builder will
+//!    ([`crate::dockerfile::from`]: global `ARG`s, `buildargs`, `--platform`, `target`),
+//!    and tells stage references and `scratch` from images;
+//! 2. for an image, asks the daemon what that name is (`GET /images/{name}/json`, the
+//!    same lookup the builder makes), pulling it first, as the daemon's builder would,
+//!    when it is absent or the client asked for `pull=1`, with the build's own registry
+//!    credentials;
+//! 3. refuses an image with `ONBUILD` triggers, naming them;
+//! 4. rewrites the `FROM` to that image's full ID (`FROM [--platform=P] sha256:... [AS
+//!    name]`), so nothing re-tagged between the check and the build can swap the base,
+//!    and stage references and `scratch` to their plain names.
+//!
+//! The daemon builds an ID exactly as that image, whatever `--platform` says
+//! (`GetImageAndReleasableLayer` with `PullOptionPreferLocal` uses a local image even
+//! when its platform differs), which is also why the gateway pulls only when the image
+//! is absent, never for a platform mismatch: the daemon would not either. It cannot
+//! pull an ID, which is why `pull=1` never reaches it (see [`crate::query`]).
+//!
+//! The IDs pinned here are also where [`super::verify`] stops walking the result's
+//! history: everything above them is this build's.
+
+use std::collections::{BTreeMap, HashMap};
+
+use http::StatusCode;
+
+use crate::daemon::Client;
+use crate::daemon::images::Image;
+use crate::dockerfile::{self, FromRewrite, from};
+use crate::http::error::ApiError;
+use crate::http::upstream::Upstream;
+use crate::reference::auth::AuthConfigs;
+use crate::reference::parse_normalized_named;
+
+/// What the gateway decided about the `FROM`s of one Dockerfile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Bases {
+    /// One per `FROM`, in file order, for [`dockerfile::rewrite`].
+    pub froms: Vec<FromRewrite>,
+    /// The full IDs of the images the build starts from.
+    pub pinned: Vec<String>,
+}
+
+/// The build parameters that decide what the `FROM`s name.
+pub(super) struct Request<'a> {
+    pub upstream: &'a Upstream,
+    pub build_args: &'a BTreeMap<String, Option<String>>,
+    /// The `platform` parameter, as the daemon reads it (it ignores it below API 1.32).
+    pub platform: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub pull: bool,
+    /// The build's `X-Registry-Config`, decoded.
+    pub auths: &'a AuthConfigs,
+}
+
+/// Resolves, checks and pins every base of `dockerfile`.
+pub(super) async fn resolve(dockerfile: &[u8], request: &Request<'_>) -> Result<Bases, ApiError> {
+    let parsed = dockerfile::parse(dockerfile).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let instructions = parsed.instructions.iter().map(|i| from::Instruction {
+        keyword: &i.keyword,
+        args: &i.args,
+        line: i.line,
+    });
+    let stages = from::evaluate(
+        instructions,
+        &from::Request {
+            escape: parsed.escape,
+            build_args: request.build_args,
+            platform: request.platform,
+            target: request.target,
+        },
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+
+    let mut client = Client::new(request.upstream);
+    let mut seen: HashMap<(String, Option<String>), String> = HashMap::new();
+    let mut bases = Bases::default();
+    for stage in &stages {
+        let Some(base) = &stage.base else {
+            // After `target`: parsed, never run.
+            bases.froms.push(FromRewrite::Keep);
+            continue;
+        };
+        let written = match base.kind {
+            from::BaseKind::Stage(index) => stages
+                .get(index)
+                .and_then(|s| s.name.clone())
+                .ok_or_else(|| internal("a stage reference names no stage"))?,
+            from::BaseKind::Scratch => "scratch".to_string(),
+            from::BaseKind::Image => {
+                let key = (base.name.clone(), base.effective_platform.clone());
+                let id = match seen.get(&key) {
+                    Some(id) => id.clone(),
+                    None => {
+                        let image = image(&mut client, base, request, stage.line).await?;
+                        seen.insert(key, image.id.clone());
+                        image.id
+                    }
+                };
+                bases.pinned.push(id.clone());
+                id
+            }
+        };
+        let mut args = String::new();
+        if let Some(platform) = &base.platform {
+            if !plain(platform) {
+                return Err(ApiError::bad_request(format!(
+                    "Dockerfile line {}: the platform {platform:?} cannot be passed on as \
+                     written; use a platform such as linux/amd64",
+                    stage.line
+                )));
+            }
+            args.push_str("--platform=");
+            args.push_str(platform);
+            args.push(' ');
+        }
+        args.push_str(&written);
+        if let Some(name) = &stage.name {
+            args.push_str(" AS ");
+            args.push_str(name);
+        }
+        bases.froms.push(FromRewrite::Replace(args));
+    }
+    Ok(bases)
+}
+
+/// Resolves one base image like the daemon's builder: pulled first when asked to or
+/// when absent, then inspected; refused when it has `ONBUILD` triggers.
+async fn image(
+    client: &mut Client,
+    base: &from::Base,
+    request: &Request<'_>,
+    line: usize,
+) -> Result<Image, ApiError> {
+    let at = |message: String| format!("Dockerfile line {line}: {message}");
+    let mut pulled = false;
+    if request.pull {
+        pull(client, base, request, line).await?;
+        pulled = true;
+    }
+    let mut found = client.inspect_image(&base.name).await?;
+    if found.is_none() && !pulled {
+        pull(client, base, request, line).await?;
+        found = client.inspect_image(&base.name).await?;
+    }
+    let image = found.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            at(format!(
+                "base image {:?} is not on the daemon, even after pulling it",
+                base.name
+            )),
+        )
+    })?;
+    if !image.onbuild.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            at(format!(
+                "base image {:?} ({}) has ONBUILD triggers, which the daemon would run \
+                 before the owner label can be set, in containers and images that do not \
+                 carry it: {}. Build from an image without ONBUILD triggers (copy the \
+                 trigger instructions into this Dockerfile instead)",
+                base.name,
+                &image.id[..image.id.len().min(19)],
+                image
+                    .onbuild
+                    .iter()
+                    .map(|t| format!("{:?}", t.chars().take(200).collect::<String>()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        ));
+    }
+    Ok(image)
+}
+
+/// Pulls a base as the daemon's builder would (`pullForBuilder`): the name normalised,
+/// `latest` when it has no tag, the build's platform, the build's credentials for that
+/// registry.
+async fn pull(
+    client: &mut Client,
+    base: &from::Base,
+    request: &Request<'_>,
+    line: usize,
+) -> Result<(), ApiError> {
+    let at = |message: String| format!("Dockerfile line {line}: {message}");
+    let named = parse_normalized_named(&base.name)
+        .map_err(|e| {
+            ApiError::bad_request(at(format!("cannot pull base image {:?}: {e}", base.name)))
+        })?
+        .tag_name_only();
+    let auth = request.auths.for_pull(&named).map_err(|e| {
+        ApiError::bad_request(at(format!(
+            "no usable registry credentials for {}: {e}",
+            named.familiar_string()
+        )))
+    })?;
+    client
+        .pull(&named, base.effective_platform.as_deref(), &auth)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                e.status,
+                at(format!(
+                    "cannot pull base image {}: {}",
+                    named.familiar_string(),
+                    e.message.trim_start_matches("buildgate: ")
+                )),
+            )
+        })
+}
+
+/// Text every parser version reads back as itself (see [`dockerfile::FromRewrite`]).
+fn plain(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
+}
+
+fn internal(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("internal error while resolving base images ({what})"),
+    )
+}
