@@ -146,6 +146,12 @@ pub struct Config {
     pub cgroup_parent: Option<String>,
     /// Whether builds may use the host's or another container's network.
     pub allow_host_network: bool,
+    /// Whether the whole API is under the ownership model.
+    pub confine: bool,
+    /// Host paths bind mounts may use under `confine`.
+    pub allow_bind: Vec<PathBuf>,
+    /// Largest JSON request body under `confine`.
+    pub max_body_size: usize,
     /// Largest PAX record set or GNU long name in a context.
     pub max_pax_size: usize,
     /// Longest path or link target in a context.

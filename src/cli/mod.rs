@@ -40,6 +40,8 @@ pub enum LogFormat {
     mut_arg("max_dockerfile_size", |a| a.value_name("SIZE")),
     mut_arg("max_context_size", |a| a.value_name("SIZE")),
     mut_arg("cgroup_parent", |a| a.value_name("PATH")),
+    mut_arg("allow_bind", |a| a.value_name("PATH")),
+    mut_arg("max_body_size", |a| a.value_name("SIZE")),
     mut_arg("max_pax_size", |a| a.value_name("SIZE")),
     mut_arg("max_path_length", |a| a.value_name("N")),
     mut_arg("max_context_entries", |a| a.value_name("N")),
@@ -135,6 +137,22 @@ pub struct Cli {
     #[arg(long, env = "BUILDGATE_ALLOW_HOST_NETWORK")]
     pub allow_host_network: bool,
 
+    /// Put the whole Docker API under the ownership model: everything a job creates
+    /// carries its owner, everything it names must be its own, lists show only its
+    /// objects, and privileged or host access is refused. Without it, everything but
+    /// builds passes through untouched.
+    #[arg(long, env = "BUILDGATE_CONFINE")]
+    pub confine: bool,
+
+    /// With --confine: a host path that bind mounts may use (it and everything below
+    /// it). Repeat the flag, or separate with commas in the variable.
+    #[arg(long = "allow-bind", env = "BUILDGATE_ALLOW_BIND", value_delimiter = ',')]
+    pub allow_bind: Vec<String>,
+
+    /// With --confine: the largest JSON request body accepted (K, M suffixes).
+    #[arg(long, env = "BUILDGATE_MAX_BODY_SIZE", default_value = "1M", value_parser = parse_size)]
+    pub max_body_size: u64,
+
     /// Worker threads; 0 for one per CPU. Each client connection is served by one
     /// worker from start to end, so a build never pays for hand-overs between threads;
     /// more workers serve more concurrent builds and requests in parallel.
@@ -178,6 +196,31 @@ pub enum Command {
     Check(check::CheckArgs),
 }
 
+/// `--allow-bind` paths: absolute, clean (no `.`, `..` or doubled `/`), so that a bind
+/// source is compared with what the operator meant and nothing else.
+fn parse_allow_bind(values: &[String]) -> Result<Vec<std::path::PathBuf>, String> {
+    let mut out = Vec::new();
+    for value in values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        let path = std::path::Path::new(value);
+        let clean = path.is_absolute()
+            && path.components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::RootDir | std::path::Component::Normal(_)
+                )
+            })
+            && !value.contains("//")
+            && (value == "/" || !value.ends_with('/'));
+        if !clean {
+            return Err(format!(
+                "--allow-bind {value:?}: give an absolute path without '.', '..', '//' or a trailing '/'"
+            ));
+        }
+        out.push(path.to_path_buf());
+    }
+    Ok(out)
+}
+
 impl Cli {
     /// Validates everything at once so an operator sees the first mistake with a reason,
     /// before any socket is touched.
@@ -213,6 +256,12 @@ impl Cli {
             max_context_size: (self.max_context_size > 0).then_some(self.max_context_size),
             cgroup_parent: self.cgroup_parent.filter(|p| !p.is_empty()),
             allow_host_network: self.allow_host_network,
+            confine: self.confine,
+            allow_bind: parse_allow_bind(&self.allow_bind)?,
+            max_body_size: usize::try_from(self.max_body_size)
+                .ok()
+                .filter(|n| (1024..=64 << 20).contains(n))
+                .ok_or("--max-body-size: give a size from 1K to 64M")?,
             max_pax_size: usize::try_from(self.max_pax_size)
                 .ok()
                 .filter(|n| (512..=1 << 20).contains(n))

@@ -16,8 +16,6 @@ use std::sync::Arc;
 
 use http::header;
 use http::{Request, Response, StatusCode};
-use http_body::Body as _;
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::sync::Mutex;
 
@@ -36,12 +34,19 @@ pub struct ConnCache {
 }
 
 /// Forwards one request and returns the daemon's response, streaming.
-pub async fn forward(
-    mut req: Request<Incoming>,
+/// The client's request as it came (`Request<Incoming>`), or one the gateway wrote
+/// from its decision (`--confine`), with the client's connection-upgrade extension
+/// carried over.
+pub async fn forward<B>(
+    mut req: Request<B>,
     upstream: &Upstream,
     cache: &ConnCache,
     log: Arc<RequestLog>,
-) -> Response<Body> {
+) -> Response<Body>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + Sync + Unpin + 'static,
+    B::Error: Into<super::body::BoxError>,
+{
     let upgrade = wants_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
 

@@ -172,7 +172,7 @@ impl BuildQuery {
     /// Parse the raw query string (None = no query) exactly as Go's
     /// `url.ParseQuery` + `r.FormValue` do, then apply policy.
     pub fn parse(raw: Option<&str>, policy: &Policy) -> Result<BuildQuery, ApiError> {
-        let pairs = parse_query_strict(raw.unwrap_or(""))?;
+        let pairs = parse_strict(raw.unwrap_or(""))?;
 
         // Count reads of once-read keys; refuse duplicates (one reading only).
         for (key, kind) in KEYS {
@@ -435,7 +435,7 @@ fn json_args(map: &BTreeMap<String, Option<String>>) -> String {
 /// `url.ParseQuery`, refusing instead of dropping: `;` anywhere, bad escapes,
 /// non-UTF-8 keys or values. Returns the pairs in order, like `url.Values`
 /// keeps per-key order.
-fn parse_query_strict(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
+pub fn parse_strict(raw: &str) -> Result<Vec<(String, String)>, ApiError> {
     if raw.contains(';') {
         return Err(bad(
             "';' in the query string is not allowed (Go versions disagree on it); encode it as %3B",

@@ -105,6 +105,44 @@ pub fn classify(method: &http::Method, uri: &http::Uri) -> Result<Route, ApiErro
     })
 }
 
+/// A request path as the daemon routes it: decoded, clean, split into the API version
+/// it names (if any) and the route path after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiPath {
+    pub version: Option<String>,
+    pub path: String,
+}
+
+/// Decodes `uri` like Go's `net/http` and splits off the `/v<version>` prefix, like mux
+/// matches it. A path that is not clean (the daemon would redirect instead of running a
+/// handler) or that does not decode to UTF-8 is refused: `--confine` decides on what
+/// the daemon would run, and follows no redirects.
+pub fn api_path(method: &http::Method, uri: &http::Uri) -> Result<ApiPath, ApiError> {
+    let raw = request_target(uri);
+    let path = gourl::request_path(method.as_str(), &raw).map_err(|e| {
+        ApiError::bad_request(format!(
+            "malformed request target (Go would reject it: {e})"
+        ))
+    })?;
+    if gourl::clean_path(&path) != path {
+        return Err(ApiError::bad_request(
+            "request path is not in canonical form; send the cleaned path",
+        ));
+    }
+    let (version, rest) = match strip_version(&path) {
+        Some(rest) => (Some(&path[2..path.len() - rest.len()]), rest),
+        None => (None, &path[..]),
+    };
+    let text = |b: &[u8]| {
+        String::from_utf8(b.to_vec())
+            .map_err(|_| ApiError::bad_request("the request path is not valid UTF-8"))
+    };
+    Ok(ApiPath {
+        version: version.map(text).transpose()?,
+        path: text(rest)?,
+    })
+}
+
 /// The API version a build request names in its path (`/v1.41/build`), if any.
 pub fn api_version(uri: &http::Uri) -> Option<String> {
     let raw = request_target(uri);
