@@ -53,6 +53,7 @@ pub mod context;
 pub mod decompress;
 pub mod dockerfile;
 pub mod error;
+pub mod gojson;
 pub mod passthrough;
 pub mod query;
 pub mod route;
