@@ -705,8 +705,9 @@ impl Struct {
     }
 
     /// Sets the field with JSON name `name`, allocating embedded pointers
-    /// on the way as Go would when decoding it; [`Decoded::Null`] clears
-    /// it. Returns the previous value. Refuses unknown names and values
+    /// on the way as Go would when decoding it; [`Decoded::Null`] makes it
+    /// unset (zero or nil), like Go decoding `"name":null` into a nil-able
+    /// field. Returns the previous value. Refuses unknown names and values
     /// that do not conform to the field's type.
     pub fn set(&mut self, name: &str, value: Decoded) -> Result<Option<Decoded>, Error> {
         let fs = field_set(self.def);
@@ -716,7 +717,7 @@ impl Struct {
                 format!("{} has no JSON field {name:?}", self.def.name),
             ));
         };
-        if !value.conforms(&info.schema) {
+        if !value.is_null() && !value.conforms(&info.schema) {
             return Err(Error::new(
                 ErrorKind::Invalid,
                 format!(
@@ -761,7 +762,8 @@ impl Struct {
     }
 
     /// Sets a field of this struct itself by its Go name, checked like
-    /// [`Struct::set`]. An embedded struct held by value cannot be cleared.
+    /// [`Struct::set`] ([`Decoded::Null`] unsets it). An embedded struct
+    /// held by value cannot be unset.
     pub fn set_field(&mut self, go_name: &str, value: Decoded) -> Result<Option<Decoded>, Error> {
         let Some(i) = self.def.fields.iter().position(|f| f.name == go_name) else {
             return Err(Error::new(
@@ -771,7 +773,7 @@ impl Struct {
         };
         let f = &self.def.fields[i];
         let ok = if value.is_null() {
-            !self.is_value_embedding(f) && value.conforms(&f.schema)
+            !self.is_value_embedding(f)
         } else {
             value.conforms(&f.schema)
         };

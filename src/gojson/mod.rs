@@ -92,6 +92,9 @@ pub mod moby;
 mod schema;
 mod value;
 
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
 
 pub use decode::{Decoded, Struct, decode, decode_bytes, zero};
