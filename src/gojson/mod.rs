@@ -73,7 +73,9 @@
 //!   never reads it; `json.Unmarshal` would refuse it);
 //! * nesting deeper than [`MAX_DEPTH`] (Go: 10000);
 //! * a key Go 1.19 and Go 1.21+ match to different fields (none exists for
-//!   ASCII field names, but the check stays);
+//!   ASCII field names, but the check stays), or one that a later Unicode
+//!   table could make Go 1.21+ match differently: a non-ASCII rune other
+//!   than U+017F and U+212A where a field name has a letter (`ımage`);
 //! * a repeated slice whose elements Go would merge into earlier ones.
 //!
 //! A leading byte order mark and an empty body are errors in Go too.

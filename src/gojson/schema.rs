@@ -97,6 +97,9 @@ pub(crate) use field;
 #[derive(Debug, Clone)]
 pub(crate) struct FieldInfo {
     pub name: &'static str,
+    /// `name` through Go 1.21's `foldName` (`None` for a non-ASCII name,
+    /// which matches only exactly; see `go119_equal_fold`).
+    folded: Option<String>,
     tagged: bool,
     /// Indices into `StructDef::fields`, outermost first; all but the last
     /// step through embedded structs (by value or by pointer).
@@ -124,6 +127,12 @@ impl FieldSet {
     /// KELVIN SIGN matches `k`/`K` and U+017F LATIN SMALL LETTER LONG S
     /// matches `s`/`S`, and no other rune folds to ASCII in either version
     /// (checked over all of Unicode with Go 1.19's tables; see the tests).
+    ///
+    /// Go 1.21+'s answer follows `unicode.SimpleFold`, so a later Unicode
+    /// table could give some other rune an ASCII letter as partner. A key
+    /// that would then select a different field is refused too: one in
+    /// which every other non-ASCII rune stands where the name has a letter
+    /// ([`could_fold_to`]), like `ımage` for `Image`.
     pub fn lookup(&self, key: &str) -> Result<Option<&FieldInfo>, Error> {
         if let Some(&i) = self.exact.get(key) {
             return Ok(self.list.get(i));
@@ -133,12 +142,22 @@ impl FieldSet {
         let go121 = self
             .list
             .iter()
-            .position(|f| f.name.is_ascii() && go121_fold_name(f.name) == folded);
+            .position(|f| f.folded.as_deref() == Some(folded.as_str()));
         if go119 != go121 {
             return Err(Error::new(
                 ErrorKind::AmbiguousKey,
                 format!("key {key:?} selects different fields in Go 1.19 and Go 1.21+"),
             ));
+        }
+        if !key.is_ascii() {
+            let later = self.list.iter().position(|f| could_fold_to(f.name, key));
+            if later != go119 {
+                let name = later.and_then(|i| self.list.get(i)).map_or("", |f| f.name);
+                return Err(Error::new(
+                    ErrorKind::AmbiguousKey,
+                    format!("key {key:?} is one case mapping away from the field {name}"),
+                ));
+            }
         }
         Ok(go119.and_then(|i| self.list.get(i)))
     }
@@ -218,6 +237,20 @@ fn equal_fold_right(s: &str, t: &str) -> bool {
         }
     }
     t.next().is_none()
+}
+
+/// Whether some Go version's case folding could match `key` to the ASCII
+/// `name`: rune for byte, ASCII runes and U+017F/U+212A as Go folds them
+/// today, any other non-ASCII rune wherever the name has a letter.
+pub(crate) fn could_fold_to(name: &str, key: &str) -> bool {
+    name.is_ascii()
+        && name.len() == key.chars().count()
+        && name.bytes().zip(key.chars()).all(|(nb, kc)| match kc {
+            '\u{17F}' => nb.eq_ignore_ascii_case(&b's'),
+            '\u{212A}' => nb.eq_ignore_ascii_case(&b'k'),
+            kc if kc.is_ascii() => nb.eq_ignore_ascii_case(&(kc as u8)),
+            _ => nb.is_ascii_alphabetic(),
+        })
 }
 
 /// Go 1.21+ `foldName` (`encoding/json/fold.go`): ASCII letters upper
@@ -306,8 +339,10 @@ fn type_fields(def: &'static StructDef) -> FieldSet {
                         }
                     }
                     _ => {
+                        let name = tagged.unwrap_or(sf.name);
                         let f = FieldInfo {
-                            name: tagged.unwrap_or(sf.name),
+                            name,
+                            folded: name.is_ascii().then(|| go121_fold_name(name)),
                             tagged: tagged.is_some(),
                             path,
                             schema: sf.schema,

@@ -452,7 +452,7 @@ fn decode_rules() {
             "{\"Lin\u{212A}\u{17F}\":[\"a\"],\"\u{17F}ecurityopt\":[]}",
             r#"{"Links":["a"],"SecurityOpt":[]}"#,
         ),
-        ("{\"\u{131}mage\":\"x\"}", r#"{}"#),
+        ("{\"Image\u{200B}\":\"x\",\"\u{212B}\":1}", r#"{}"#),
     ];
     for (body, want) in cases {
         let s = create(body).unwrap_or_else(|e| panic!("{body}: {e}"));
@@ -487,6 +487,10 @@ fn decode_refusals() {
         (r#"[]"#, Type),
         (r#""x""#, Type),
         (r#"{"Image":"x"} {}"#, TrailingData),
+        ("{\"\u{131}mage\":\"x\"}", AmbiguousKey),
+        ("{\"\u{130}mage\":\"x\"}", AmbiguousKey),
+        ("{\"Imag\u{e9}\":\"x\"}", AmbiguousKey),
+        ("{\"\u{17F}ecurity\u{d6}pt\":[]}", AmbiguousKey),
         (r#"{"Env":["a"],"Env":[null]}"#, SliceReuse),
         (
             r#"{"Mounts":[{"Type":"bind"}],"Mounts":[{"Source":"/"}]}"#,
