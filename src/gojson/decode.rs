@@ -38,6 +38,10 @@ pub enum Decoded {
 #[derive(Debug, Clone)]
 pub struct Struct {
     def: &'static StructDef,
+    /// Empty until a field is set, for structs without embedded values:
+    /// `[{},{},…]` into `[]mount.Mount` then costs no allocation per
+    /// element, and a body cannot make the gateway hold much more than Go
+    /// does.
     fields: Vec<Option<Decoded>>,
 }
 
@@ -62,7 +66,8 @@ impl PartialEq for Decoded {
 
 impl PartialEq for Struct {
     fn eq(&self, other: &Self) -> bool {
-        self.def.name == other.def.name && self.fields == other.fields
+        self.def.name == other.def.name
+            && (0..self.def.fields.len()).all(|i| self.slot(i) == other.slot(i))
     }
 }
 
@@ -510,12 +515,12 @@ impl Decoded {
             (Schema::Map(e), D::Map(m)) => m.values().all(|v| v.conforms(e)),
             (Schema::Struct(def), D::Struct(st)) => {
                 std::ptr::eq(st.def, *def)
-                    && st.fields.len() == def.fields.len()
+                    && st.fields.len() <= def.fields.len()
                     && def
                         .fields
                         .iter()
-                        .zip(&st.fields)
-                        .all(|(f, slot)| match slot {
+                        .enumerate()
+                        .all(|(i, f)| match st.slot(i) {
                             None => !st.is_value_embedding(f),
                             Some(D::Null) => false,
                             Some(v) => v.conforms(&f.schema),
@@ -661,6 +666,16 @@ impl Struct {
     /// The zero value of `def`: nothing set, embedded structs held by value
     /// present (and zero), embedded pointers nil.
     pub fn new(def: &'static StructDef) -> Struct {
+        let embeds_value = def
+            .fields
+            .iter()
+            .any(|f| f.embedded && is_untagged(f.tag) && matches!(f.schema, Schema::Struct(_)));
+        if !embeds_value {
+            return Struct {
+                def,
+                fields: Vec::new(),
+            };
+        }
         let fields = def
             .fields
             .iter()
@@ -672,6 +687,18 @@ impl Struct {
             })
             .collect();
         Struct { def, fields }
+    }
+
+    fn slot(&self, i: usize) -> Option<&Decoded> {
+        self.fields.get(i).and_then(Option::as_ref)
+    }
+
+    /// The slots, materialised: every field becomes addressable.
+    fn slots_mut(&mut self) -> &mut Vec<Option<Decoded>> {
+        if self.fields.len() < self.def.fields.len() {
+            self.fields.resize_with(self.def.fields.len(), || None);
+        }
+        &mut self.fields
     }
 
     pub fn def(&self) -> &'static StructDef {
@@ -687,7 +714,8 @@ impl Struct {
         self.def
             .fields
             .iter()
-            .zip(self.fields.iter().map(Option::as_ref))
+            .enumerate()
+            .map(|(i, f)| (f, self.slot(i)))
     }
 
     /// The value of the field Go's JSON name `name` (exactly, as in the
@@ -753,12 +781,12 @@ impl Struct {
     /// another field.
     pub fn field(&self, go_name: &str) -> Option<&Decoded> {
         let i = self.def.fields.iter().position(|f| f.name == go_name)?;
-        self.fields.get(i)?.as_ref()
+        self.slot(i)
     }
 
     pub fn field_mut(&mut self, go_name: &str) -> Option<&mut Decoded> {
         let i = self.def.fields.iter().position(|f| f.name == go_name)?;
-        self.fields.get_mut(i)?.as_mut()
+        self.slots_mut().get_mut(i)?.as_mut()
     }
 
     /// Sets a field of this struct itself by its Go name, checked like
@@ -789,7 +817,7 @@ impl Struct {
             ));
         }
         let new = (!value.is_null()).then_some(value);
-        match self.fields.get_mut(i) {
+        match self.slots_mut().get_mut(i) {
             Some(slot) => Ok(std::mem::replace(slot, new)),
             None => Err(Error::new(
                 ErrorKind::Invalid,
@@ -806,7 +834,7 @@ impl Struct {
             Schema::Struct(d) | Schema::Ptr(Schema::Struct(d)) => Some(*d),
             _ => None,
         };
-        let slot = self.fields.get_mut(first)?;
+        let slot = self.slots_mut().get_mut(first)?;
         if rest.is_empty() {
             return Some(slot);
         }
