@@ -92,8 +92,8 @@ pub fn zero(schema: &Schema) -> Decoded {
     match schema {
         Schema::Bool => Decoded::Bool(false),
         Schema::String => Decoded::Str(String::new()),
-        Schema::Int(_) => Decoded::Int(0),
-        Schema::Uint(_) => Decoded::Uint(0),
+        Schema::Int(_) | Schema::GoInt => Decoded::Int(0),
+        Schema::Uint(_) | Schema::GoUint => Decoded::Uint(0),
         Schema::Float64 => Decoded::Float(0.0),
         Schema::Any | Schema::StrSlice | Schema::Ptr(_) | Schema::Slice(_) | Schema::Map(_) => {
             Decoded::Null
@@ -157,6 +157,17 @@ impl Decoder {
         )
     }
 
+    fn platform_error(&self, lit: &str, s: &Schema) -> Error {
+        Error::new(
+            ErrorKind::PlatformRange,
+            format!(
+                "number {lit} for {} does not fit a {} on 32-bit platforms",
+                self.here(),
+                s.go_type()
+            ),
+        )
+    }
+
     /// Decodes `v` into a Go value of type `s` currently holding `cur`
     /// (`None`: the zero value). Returns the new value, `None` for zero/nil.
     fn value(
@@ -184,6 +195,16 @@ impl Decoder {
             (Schema::Uint(bits), Value::Number(n)) => match parse_uint(n, *bits) {
                 Some(u) => Ok(Some(Decoded::Uint(u))),
                 None => Err(self.number_error(n, s)),
+            },
+            (Schema::GoInt, Value::Number(n)) => match (parse_int(n, 32), parse_int(n, 64)) {
+                (Some(i), _) => Ok(Some(Decoded::Int(i))),
+                (None, Some(_)) => Err(self.platform_error(n, s)),
+                (None, None) => Err(self.number_error(n, s)),
+            },
+            (Schema::GoUint, Value::Number(n)) => match (parse_uint(n, 32), parse_uint(n, 64)) {
+                (Some(u), _) => Ok(Some(Decoded::Uint(u))),
+                (None, Some(_)) => Err(self.platform_error(n, s)),
+                (None, None) => Err(self.number_error(n, s)),
             },
             (Schema::Float64, Value::Number(n)) => match parse_float(n) {
                 Some(f) => Ok(Some(Decoded::Float(f))),
@@ -470,6 +491,8 @@ impl Schema {
             Schema::String => "string".into(),
             Schema::Int(b) => format!("int{b}"),
             Schema::Uint(b) => format!("uint{b}"),
+            Schema::GoInt => "int".into(),
+            Schema::GoUint => "uint".into(),
             Schema::Float64 => "float64".into(),
             Schema::Any => "interface {}".into(),
             Schema::StrSlice => "strslice.StrSlice".into(),
@@ -501,6 +524,8 @@ impl Decoded {
                 let lim = 1i128 << (b - 1);
                 (-lim..lim).contains(&i128::from(*i))
             }
+            (Schema::GoInt, D::Int(i)) => i32::try_from(*i).is_ok(),
+            (Schema::GoUint, D::Uint(u)) => u32::try_from(*u).is_ok(),
             (Schema::Uint(bits), D::Uint(u)) => {
                 u128::from(*u) < 1u128 << u32::from((*bits).clamp(1, 64))
             }

@@ -9,8 +9,9 @@
 //! (`PortBinding`, `PortSet`, `PortMap`) and `docker/go-units` (`Ulimit`).
 //! Named string and integer types (`NetworkMode`, `time.Duration`,
 //! `os.FileMode`, `nat.Port`, …) are their underlying kinds: none of them
-//! has an `UnmarshalJSON` or `UnmarshalText`. `int` and `uint` are 64
-//! bits, as on every platform dockerd is built for.
+//! has an `UnmarshalJSON` or `UnmarshalText`. `int` and `uint` are
+//! [`Schema::GoInt`] and [`Schema::GoUint`]: their width is the
+//! platform's.
 //!
 //! `tests/go/jsondecode/main.go` holds the same types in Go, and
 //! `tests/json_differential.rs` checks that the two layouts are identical
@@ -22,7 +23,7 @@ use super::schema::field;
 
 const STRING: Schema = Schema::String;
 const BOOL: Schema = Schema::Bool;
-const INT: Schema = Schema::Int(64);
+const INT: Schema = Schema::GoInt;
 const INT64: Schema = Schema::Int(64);
 const UINT16: Schema = Schema::Uint(16);
 const UINT32: Schema = Schema::Uint(32);
@@ -293,7 +294,7 @@ pub static HOST_CONFIG: StructDef = StructDef {
         field!("ShmSize", INT64),
         field!("Sysctls", ",omitempty", STRING_MAP),
         field!("Runtime", ",omitempty", STRING),
-        field!("ConsoleSize", Schema::Array(2, &UINT64)),
+        field!("ConsoleSize", Schema::Array(2, &Schema::GoUint)),
         field!("Isolation", STRING),
         field!(embed "Resources", Schema::Struct(&RESOURCES)),
         field!(

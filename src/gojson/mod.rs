@@ -76,7 +76,9 @@
 //!   ASCII field names, but the check stays), or one that a later Unicode
 //!   table could make Go 1.21+ match differently: a non-ASCII rune other
 //!   than U+017F and U+212A where a field name has a letter (`ımage`);
-//! * a repeated slice whose elements Go would merge into earlier ones.
+//! * a repeated slice whose elements Go would merge into earlier ones;
+//! * a Go `int` or `uint` beyond 32 bits (`int` is 32 bits wide on armhf
+//!   and 386 builds of dockerd, 64 on amd64 and arm64).
 //!
 //! A leading byte order mark and an empty body are errors in Go too.
 //!
@@ -130,6 +132,9 @@ pub enum ErrorKind {
     AmbiguousKey,
     /// A repeated slice Go would decode into its earlier elements.
     SliceReuse,
+    /// A Go `int`/`uint` value that fits 64 bits but not 32: dockerd on a
+    /// 64-bit platform takes it, on a 32-bit one refuses it.
+    PlatformRange,
     /// A programming error: a value set through the API that does not fit
     /// its field, or an unknown field name.
     Invalid,
@@ -147,6 +152,7 @@ impl ErrorKind {
                 | ErrorKind::TrailingData
                 | ErrorKind::AmbiguousKey
                 | ErrorKind::SliceReuse
+                | ErrorKind::PlatformRange
         )
     }
 }

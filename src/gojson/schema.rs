@@ -15,10 +15,16 @@ use super::{Error, ErrorKind};
 pub enum Schema {
     Bool,
     String,
-    /// `int8` … `int64` (`int` is 64 bits on every platform dockerd ships for).
+    /// `int8` … `int64`.
     Int(u8),
-    /// `uint8` … `uint64` (`uint` likewise 64).
+    /// `uint8` … `uint64`.
     Uint(u8),
+    /// Go's `int`: 64 bits on amd64 and arm64, 32 on armhf and 386, where
+    /// dockerd ships too. Only values that fit 32 bits are taken, so that
+    /// every daemon reads the body alike (none refuses what was checked).
+    GoInt,
+    /// Go's `uint`, likewise.
+    GoUint,
     Float64,
     /// `interface{}`: any JSON, as Go builds it (`map[string]interface{}`,
     /// `[]interface{}`, `float64`, `string`, `bool`, `nil`).
@@ -405,7 +411,9 @@ pub(crate) fn field_set(def: &'static StructDef) -> Arc<FieldSet> {
 /// Checks what the engine assumes of a schema and Go does not enforce:
 /// every struct name stands for one definition; JSON names (field names
 /// and tag names) are ASCII, so both Go folding algorithms agree; Go
-/// names are exported; and every embedded pointer to a struct has a
+/// names are exported; no tag has the `,string` option (which makes Go
+/// read numbers and booleans from inside strings); and every embedded
+/// pointer to a struct has a
 /// visible field reachable from the outer struct without crossing another
 /// embedded pointer, so that an allocated but empty one can be written
 /// out (see [`super::Decoded::to_json`]). Meant for tests of static
@@ -441,6 +449,12 @@ fn validate_rec(
                 }
                 if !f.tag.is_ascii() {
                     return Err(format!("{}.{}: non-ASCII tag", def.name, f.name));
+                }
+                if f.tag.split(',').skip(1).any(|o| o == "string") {
+                    return Err(format!(
+                        "{}.{}: the `,string` option is not modelled",
+                        def.name, f.name
+                    ));
                 }
                 if f.embedded && embedded_struct(&f.schema).is_none() {
                     return Err(format!(

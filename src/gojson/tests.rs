@@ -338,6 +338,10 @@ static NON_ASCII: StructDef = StructDef {
     name: "x.NonASCII",
     fields: &[schema::field!("A", "\u{e9}", Schema::String)],
 };
+static QUOTED: StructDef = StructDef {
+    name: "x.Quoted",
+    fields: &[schema::field!("N", "n,omitempty,string", Schema::GoInt)],
+};
 
 #[test]
 fn validate_refuses_what_the_engine_cannot_model() {
@@ -346,6 +350,7 @@ fn validate_refuses_what_the_engine_cannot_model() {
     // HiddenPtr's own A hides T.A: nothing can allocate *OnlyPtr alone.
     assert!(validate(&Schema::Struct(&HIDDEN_PTR)).is_err());
     assert!(validate(&Schema::Struct(&NON_ASCII)).is_err());
+    assert!(validate(&Schema::Struct(&QUOTED)).is_err());
 }
 
 fn create(body: &str) -> Result<Struct, Error> {
@@ -439,8 +444,12 @@ fn decode_rules() {
             r#"{"Memory":0,"BlkioWeight":65535}"#,
         ),
         (
-            r#"{"IOMaximumIOps":18446744073709551615,"StopTimeout":-9223372036854775808}"#,
-            r#"{"StopTimeout":-9223372036854775808,"IOMaximumIOps":18446744073709551615}"#,
+            r#"{"IOMaximumIOps":18446744073709551615,"StopTimeout":-2147483648}"#,
+            r#"{"StopTimeout":-2147483648,"IOMaximumIOps":18446744073709551615}"#,
+        ),
+        (
+            r#"{"ConsoleSize":[4294967295,0]}"#,
+            r#"{"ConsoleSize":[4294967295,0]}"#,
         ),
         // strings with what needs escaping
         (
@@ -487,6 +496,11 @@ fn decode_refusals() {
         (r#"[]"#, Type),
         (r#""x""#, Type),
         (r#"{"Image":"x"} {}"#, TrailingData),
+        (r#"{"StopTimeout":2147483648}"#, PlatformRange),
+        (r#"{"StopTimeout":-2147483649}"#, PlatformRange),
+        (r#"{"ConsoleSize":[4294967296,0]}"#, PlatformRange),
+        (r#"{"StopTimeout":9223372036854775808}"#, Type),
+        (r#"{"ConsoleSize":[-1,0]}"#, Type),
         ("{\"\u{131}mage\":\"x\"}", AmbiguousKey),
         ("{\"\u{130}mage\":\"x\"}", AmbiguousKey),
         ("{\"Imag\u{e9}\":\"x\"}", AmbiguousKey),
@@ -530,6 +544,44 @@ fn numbers_by_width() {
         Some(Decoded::Uint(u32::MAX.into()))
     );
     assert_eq!(dec("99999999999999999999999", Schema::Uint(64)), None);
+    // Go's int and uint: what fits 32 bits, whatever the daemon's platform
+    let err = |lit: &str, s: Schema| {
+        decode(&Value::Number(lit.into()), &s)
+            .err()
+            .map(|e| e.kind())
+    };
+    assert_eq!(
+        dec("2147483647", Schema::GoInt),
+        Some(Decoded::Int(i32::MAX.into()))
+    );
+    assert_eq!(
+        dec("-2147483648", Schema::GoInt),
+        Some(Decoded::Int(i32::MIN.into()))
+    );
+    assert_eq!(
+        err("2147483648", Schema::GoInt),
+        Some(ErrorKind::PlatformRange)
+    );
+    assert_eq!(
+        err("-9223372036854775808", Schema::GoInt),
+        Some(ErrorKind::PlatformRange)
+    );
+    assert_eq!(
+        err("9223372036854775808", Schema::GoInt),
+        Some(ErrorKind::Type)
+    );
+    assert_eq!(err("1.0", Schema::GoInt), Some(ErrorKind::Type));
+    assert_eq!(
+        dec("4294967295", Schema::GoUint),
+        Some(Decoded::Uint(u32::MAX.into()))
+    );
+    assert_eq!(
+        err("4294967296", Schema::GoUint),
+        Some(ErrorKind::PlatformRange)
+    );
+    assert_eq!(err("-1", Schema::GoUint), Some(ErrorKind::Type));
+    assert!(!Decoded::Int(1 << 31).conforms(&Schema::GoInt));
+    assert!(Decoded::Int(-(1 << 31)).conforms(&Schema::GoInt));
     assert_eq!(dec("1e2", Schema::Float64), Some(Decoded::Float(100.0)));
     assert_eq!(dec("-0", Schema::Float64), Some(Decoded::Float(-0.0)));
     assert_ne!(dec("-0", Schema::Float64), Some(Decoded::Float(0.0)));

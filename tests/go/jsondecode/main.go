@@ -625,9 +625,12 @@ func layout(b *strings.Builder, t reflect.Type, seen map[string]bool) {
 		b.WriteString("}")
 	case reflect.Interface:
 		b.WriteString("interface {}")
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+	case reflect.Int, reflect.Uint:
+		// int and uint: their width is the platform's
+		b.WriteString(t.Kind().String())
+	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		fmt.Fprintf(b, "int%d", t.Bits())
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		fmt.Fprintf(b, "uint%d", t.Bits())
 	default:
 		b.WriteString(t.Kind().String())
