@@ -27,7 +27,8 @@
 //!   tagged field beats untagged ones at the same depth, and two equal
 //!   candidates cancel each other, so the name is unknown.
 //! * **Key lookup**: the field with exactly the key's name, else the first
-//!   field in declaration order whose name folds to the key. Folding is
+//!   field in index order (declaration order, promoted fields where their
+//!   embedded struct is declared) whose name folds to the key. Folding is
 //!   ASCII case plus U+212A KELVIN SIGN for `k`/`K` and U+017F LATIN SMALL
 //!   LETTER LONG S for `s`/`S`. Go 1.19 (`foldFunc`, `equalFoldRight`) and
 //!   Go 1.21+ (`foldName`) are both implemented; they agree on ASCII field
@@ -89,7 +90,15 @@
 //! `UnmarshalText`, no custom unmarshalers but `StrSlice`, and JSON names
 //! must be ASCII ([`validate`] checks schemas for this). Go's experimental
 //! `encoding/json/v2`-backed v1 (`GOEXPERIMENT=jsonv2`, Go 1.25) is not
-//! modelled; dockerd is not built with it.
+//! modelled (its v1 folding also ignores `_` and `-`); dockerd is not
+//! built with it.
+//!
+//! # Tests
+//!
+//! `tests.rs` pins each rule in tables; `tests/json_differential.rs` runs
+//! Go itself (`tests/go/jsondecode`) on a few thousand bodies for moby's
+//! types and a type exercising every embedding rule; the `gojson` fuzz
+//! target checks that whatever is accepted survives its own round trip.
 
 mod decode;
 pub mod moby;
