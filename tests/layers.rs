@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
         "dockerfile",
         "decompress",
         "reference",
+        "gojson",
     ],
     // The context model (over tar entries) and the HTTP plumbing every handler shares
     // (it needs the daemon's address from the configuration).
@@ -24,8 +25,8 @@ const LAYERS: &[&[&str]] = &[
     &["route", "query", "daemon"],
     // The state a running gateway shares.
     &["gateway"],
-    // Handlers.
-    &["build"],
+    // Handlers: builds, and the rest of the API under --confine.
+    &["build", "policy"],
     // Listeners, connections, dispatch.
     &["server"],
     // The command line.
