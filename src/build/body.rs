@@ -15,8 +15,7 @@ use http::StatusCode;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use tokio::sync::oneshot;
 
-use super::pipeline::Built;
-use super::verify::{self, Outcome, Watch};
+use super::verify::{self, Built, Outcome, Watch};
 use crate::http::body::BoxError;
 use crate::http::error::ApiError;
 use crate::http::upstream::Driver;

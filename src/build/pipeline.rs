@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use super::bases;
 use super::body::Outbox;
 use super::source::{Source, SourceError};
+use super::verify::Built;
 use crate::context::Walk;
 use crate::decompress;
 use crate::dockerfile;
@@ -52,13 +53,6 @@ pub(super) struct Job {
     pub target: Option<String>,
     pub pull: bool,
     pub auths: AuthConfigs,
-}
-
-/// What a complete upload leaves for the check of the result.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Built {
-    /// The image IDs the build's stages start from.
-    pub bases: Vec<String>,
 }
 
 /// Reads the client's context and puts the rewritten one into `outbox`. Runs inside the

@@ -67,7 +67,9 @@ impl Watch {
         while !data.is_empty() {
             match data.iter().position(|&b| b == b'\n') {
                 Some(at) => {
-                    if !self.too_long {
+                    if !self.too_long && self.line.len() + at > MAX_LINE {
+                        self.unreadable = true;
+                    } else if !self.too_long {
                         self.line.extend_from_slice(&data[..at]);
                         let line = std::mem::take(&mut self.line);
                         self.message(&line);
@@ -138,6 +140,13 @@ impl Watch {
             None => Outcome::Unknown("the daemon's build output does not say which image it built"),
         }
     }
+}
+
+/// What a complete upload leaves for the check of the result.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Built {
+    /// The image IDs the build's stages start from.
+    pub bases: Vec<String>,
 }
 
 /// What the check needs to know about the build.

@@ -146,7 +146,11 @@ pub struct Cli {
 
     /// With --confine: a host path that bind mounts may use (it and everything below
     /// it). Repeat the flag, or separate with commas in the variable.
-    #[arg(long = "allow-bind", env = "BUILDGATE_ALLOW_BIND", value_delimiter = ',')]
+    #[arg(
+        long = "allow-bind",
+        env = "BUILDGATE_ALLOW_BIND",
+        value_delimiter = ','
+    )]
     pub allow_bind: Vec<String>,
 
     /// With --confine: the largest JSON request body accepted (K, M suffixes).

@@ -156,6 +156,105 @@ pub fn parse(src: &[u8]) -> Result<Parsed, RewriteError> {
     })
 }
 
+/// The instructions `docker commit --change` and `docker import --change` may carry
+/// (moby's `validCommitCommands`).
+const CHANGE_COMMANDS: &[&str] = &[
+    "cmd",
+    "entrypoint",
+    "healthcheck",
+    "env",
+    "expose",
+    "label",
+    "onbuild",
+    "user",
+    "volume",
+    "workdir",
+];
+
+/// Rewrites the `changes` of a commit or an import so that the image ends with
+/// `<key>="<owner>"`.
+///
+/// moby joins the changes with `\n` and parses them as one Dockerfile (directives,
+/// continuations, its escape character), then applies the instructions in order to the
+/// config, expanding them with its `ENV`. So a change can set the owner label through a
+/// variable, or a trailing escape character can swallow whatever follows. The rewrite
+/// reads the joined text with the Dockerfile scanner, appends the owner pair to every
+/// `LABEL` (as in a build), refuses `ONBUILD` (a trigger the gateway would never see
+/// run), and adds a last `LABEL <key>="<owner>"` of its own; the result is scanned
+/// again and must end with exactly that instruction. One string comes back, to be sent
+/// as the only `changes` value.
+pub fn rewrite_changes(changes: &[&str], key: &str, owner: &str) -> Result<String, RewriteError> {
+    check_key_owner(key, owner)?;
+    let ours = format!("{key}=\"{owner}\"");
+    let text = changes.join("\n");
+    let scan = scan_with(&text, false)?;
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut append_after = vec![false; scan.lines.len()];
+    for ins in &scan.instrs {
+        if !CHANGE_COMMANDS.contains(&ins.keyword.as_str()) {
+            return Err(RewriteError::at(
+                ins.first,
+                format!(
+                    "{} is not a valid change command",
+                    ins.keyword.to_ascii_uppercase()
+                ),
+            ));
+        }
+        match ins.keyword.as_str() {
+            "onbuild" => {
+                return Err(RewriteError::at(
+                    ins.first,
+                    "ONBUILD is not allowed in changes through this gateway: the trigger would \
+                     run in someone else's build before the owner label is set",
+                ));
+            }
+            "label" => match label_form(ins, scan.escape, key)? {
+                LabelForm::KeyValue => append_after[ins.last] = true,
+                LabelForm::Legacy => {}
+            },
+            _ => {}
+        }
+    }
+    for (i, line) in scan.lines.iter().enumerate() {
+        out.push_str(&text[line.start..line.content_end]);
+        if append_after[i] {
+            out.push(' ');
+            out.push_str(&ours);
+        }
+        out.push_str(line.eol);
+    }
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str("LABEL ");
+    out.push_str(&ours);
+    // The owner pair must be the last word of every LABEL and the last instruction must
+    // be ours, under the rewritten text's own reading.
+    let again = scan_with(&out, false).map_err(|e| {
+        RewriteError::new(format!(
+            "internal check failed on the rewritten changes: {e}"
+        ))
+    })?;
+    let last_is_ours = again.instrs.last().is_some_and(|ins| {
+        ins.keyword == "label" && parse_words(&ins.args, again.escape) == [ours.clone()]
+    });
+    let labels_end_with_ours = again
+        .instrs
+        .iter()
+        .filter(|i| i.keyword == "label")
+        .all(|ins| {
+            matches!(label_form(ins, again.escape, key), Ok(LabelForm::Legacy))
+                || parse_words(&ins.args, again.escape).last() == Some(&ours)
+        });
+    if !last_is_ours || !labels_end_with_ours {
+        return Err(RewriteError::new(
+            "internal check failed: the rewritten changes do not end with the owner label; \
+             the request was refused to be safe",
+        ));
+    }
+    Ok(out)
+}
+
 /// The rewritten Dockerfile and the number of build stages it has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rewrite {
@@ -776,6 +875,12 @@ impl Directives {
 /// instructions, or an error for input the daemon rejects or different daemon
 /// versions read differently.
 fn scan(text: &str) -> Result<Scan<'_>, RewriteError> {
+    scan_with(text, true)
+}
+
+/// [`scan`], with or without the rule that a Dockerfile starts with `FROM` (changes
+/// applied by a commit or an import have none).
+fn scan_with(text: &str, need_from: bool) -> Result<Scan<'_>, RewriteError> {
     let lines = split_lines(text)?;
     let mut dir = Directives {
         done: false,
@@ -793,7 +898,7 @@ fn scan(text: &str) -> Result<Scan<'_>, RewriteError> {
         }
     };
     let mut instrs = Vec::new();
-    let mut seen_from = false;
+    let mut seen_from = !need_from;
     let mut i = 0;
     while i < lines.len() {
         let first = i;

@@ -635,3 +635,40 @@ fn parse_yields_joined_instructions() {
     );
     assert!(parse(b"RUN x\n").is_err());
 }
+
+#[test]
+fn changes_end_with_the_owner() {
+    let ok: &[(&[&str], &str)] = &[
+        (&[], "LABEL owner=\"team-a\""),
+        (&["CMD [\"sh\"]"], "CMD [\"sh\"]\nLABEL owner=\"team-a\""),
+        (
+            &["LABEL owner=evil", "ENV K=owner", "LABEL $K=evil x=y"],
+            "LABEL owner=evil owner=\"team-a\"\nENV K=owner\nLABEL $K=evil x=y owner=\"team-a\"\nLABEL owner=\"team-a\"",
+        ),
+        (&["LABEL a b"], "LABEL a b\nLABEL owner=\"team-a\""),
+        (
+            &["EXPOSE 80\nUSER x"],
+            "EXPOSE 80\nUSER x\nLABEL owner=\"team-a\"",
+        ),
+    ];
+    for (changes, want) in ok {
+        assert_eq!(
+            rewrite_changes(changes, KEY, OWNER).as_deref(),
+            Ok(*want),
+            "{changes:?}"
+        );
+    }
+    let refused: &[&[&str]] = &[
+        &["ONBUILD RUN x"],
+        &["ONBUILD \\", "LABEL owner=att"],
+        &["RUN rm -rf /"],
+        &["FROM x"],
+        &["LABEL owner evil"],
+        &["LABEL $K evil"],
+        &["LABEL a=b \\"],
+        &["CMD x\rRUN y"],
+    ];
+    for changes in refused {
+        assert!(rewrite_changes(changes, KEY, OWNER).is_err(), "{changes:?}");
+    }
+}

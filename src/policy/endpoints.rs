@@ -110,60 +110,248 @@ use Action::*;
 use Kind::*;
 
 const SWARM: &str = "swarm mode (services, nodes, tasks, secrets, configs) is not available through this gateway: it runs containers outside the job's ownership";
-const PLUGINS: &str = "plugins are not available through this gateway: a plugin runs with the daemon's privileges";
+const PLUGINS: &str =
+    "plugins are not available through this gateway: a plugin runs with the daemon's privileges";
 const CHECKPOINTS: &str = "checkpoints are not available through this gateway";
 const DEBUG: &str = "the daemon's debug endpoints are not available through this gateway";
-const BUILD_PRUNE: &str = "the build cache is shared by every job and cannot be pruned per owner; ask the operator";
+const BUILD_PRUNE: &str =
+    "the build cache is shared by every job and cannot be pruned per owner; ask the operator";
 const LOAD: &str = "loading images is not available through this gateway: an image archive can move any tag, including other jobs' and shared base images; pull from or push to a registry instead";
 const OLD_COPY: &str = "this endpoint exists only before API 1.24; use the archive endpoints";
 
 /// The route table: (method, pattern, action), in mux order within each router.
 pub const ROUTES: &[(&str, &str, Action)] = &[
     // ---- container router
-    ("HEAD", "/containers/{name:.*}/archive", Owned { kind: Container, body: Body::None }),
+    (
+        "HEAD",
+        "/containers/{name:.*}/archive",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
     ("GET", "/containers/json", List { kind: Container }),
-    ("GET", "/containers/{name:.*}/export", Owned { kind: Container, body: Body::None }),
-    ("GET", "/containers/{name:.*}/changes", Owned { kind: Container, body: Body::None }),
-    ("GET", "/containers/{name:.*}/json", Owned { kind: Container, body: Body::None }),
-    ("GET", "/containers/{name:.*}/top", Owned { kind: Container, body: Body::None }),
-    ("GET", "/containers/{name:.*}/logs", Owned { kind: Container, body: Body::None }),
-    ("GET", "/containers/{name:.*}/stats", Owned { kind: Container, body: Body::None }),
-    ("GET", "/containers/{name:.*}/attach/ws", Owned { kind: Container, body: Body::Stream }),
-    ("GET", "/exec/{id:.*}/json", Owned { kind: Exec, body: Body::None }),
-    ("GET", "/containers/{name:.*}/archive", Owned { kind: Container, body: Body::None }),
-    ("POST", "/containers/create", Special(Special::ContainerCreate)),
-    ("POST", "/containers/{name:.*}/kill", Owned { kind: Container, body: Body::None }),
-    ("POST", "/containers/{name:.*}/pause", Owned { kind: Container, body: Body::None }),
-    ("POST", "/containers/{name:.*}/unpause", Owned { kind: Container, body: Body::None }),
-    ("POST", "/containers/{name:.*}/restart", Owned { kind: Container, body: Body::None }),
-    ("POST", "/containers/{name:.*}/start", Owned { kind: Container, body: Body::None }),
-    ("POST", "/containers/{name:.*}/stop", Owned { kind: Container, body: Body::None }),
-    ("POST", "/containers/{name:.*}/wait", Owned { kind: Container, body: Body::None }),
-    ("POST", "/containers/{name:.*}/resize", Owned { kind: Container, body: Body::None }),
-    ("POST", "/containers/{name:.*}/attach", Owned { kind: Container, body: Body::Stream }),
+    (
+        "GET",
+        "/containers/{name:.*}/export",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "GET",
+        "/containers/{name:.*}/changes",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "GET",
+        "/containers/{name:.*}/json",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "GET",
+        "/containers/{name:.*}/top",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "GET",
+        "/containers/{name:.*}/logs",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "GET",
+        "/containers/{name:.*}/stats",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "GET",
+        "/containers/{name:.*}/attach/ws",
+        Owned {
+            kind: Container,
+            body: Body::Stream,
+        },
+    ),
+    (
+        "GET",
+        "/exec/{id:.*}/json",
+        Owned {
+            kind: Exec,
+            body: Body::None,
+        },
+    ),
+    (
+        "GET",
+        "/containers/{name:.*}/archive",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "POST",
+        "/containers/create",
+        Special(Special::ContainerCreate),
+    ),
+    (
+        "POST",
+        "/containers/{name:.*}/kill",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "POST",
+        "/containers/{name:.*}/pause",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "POST",
+        "/containers/{name:.*}/unpause",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "POST",
+        "/containers/{name:.*}/restart",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "POST",
+        "/containers/{name:.*}/start",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "POST",
+        "/containers/{name:.*}/stop",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "POST",
+        "/containers/{name:.*}/wait",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "POST",
+        "/containers/{name:.*}/resize",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "POST",
+        "/containers/{name:.*}/attach",
+        Owned {
+            kind: Container,
+            body: Body::Stream,
+        },
+    ),
     ("POST", "/containers/{name:.*}/copy", Refuse(OLD_COPY)),
-    ("POST", "/containers/{name:.*}/exec", Special(Special::ExecCreate)),
+    (
+        "POST",
+        "/containers/{name:.*}/exec",
+        Special(Special::ExecCreate),
+    ),
     ("POST", "/exec/{name:.*}/start", Special(Special::ExecStart)),
-    ("POST", "/exec/{name:.*}/resize", Owned { kind: Exec, body: Body::None }),
-    ("POST", "/containers/{name:.*}/rename", Special(Special::ContainerRename)),
-    ("POST", "/containers/{name:.*}/update", Special(Special::ContainerUpdate)),
+    (
+        "POST",
+        "/exec/{name:.*}/resize",
+        Owned {
+            kind: Exec,
+            body: Body::None,
+        },
+    ),
+    (
+        "POST",
+        "/containers/{name:.*}/rename",
+        Special(Special::ContainerRename),
+    ),
+    (
+        "POST",
+        "/containers/{name:.*}/update",
+        Special(Special::ContainerUpdate),
+    ),
     ("POST", "/containers/prune", Prune { kind: Container }),
     ("POST", "/commit", Special(Special::Commit)),
-    ("PUT", "/containers/{name:.*}/archive", Owned { kind: Container, body: Body::Stream }),
-    ("DELETE", "/containers/{name}/checkpoints/{checkpoint}", Refuse(CHECKPOINTS)),
-    ("DELETE", "/containers/{name:.*}", Owned { kind: Container, body: Body::None }),
-    ("GET", "/containers/{name:.*}/checkpoints", Refuse(CHECKPOINTS)),
-    ("POST", "/containers/{name:.*}/checkpoints", Refuse(CHECKPOINTS)),
+    (
+        "PUT",
+        "/containers/{name:.*}/archive",
+        Owned {
+            kind: Container,
+            body: Body::Stream,
+        },
+    ),
+    (
+        "DELETE",
+        "/containers/{name}/checkpoints/{checkpoint}",
+        Refuse(CHECKPOINTS),
+    ),
+    (
+        "DELETE",
+        "/containers/{name:.*}",
+        Owned {
+            kind: Container,
+            body: Body::None,
+        },
+    ),
+    (
+        "GET",
+        "/containers/{name:.*}/checkpoints",
+        Refuse(CHECKPOINTS),
+    ),
+    (
+        "POST",
+        "/containers/{name:.*}/checkpoints",
+        Refuse(CHECKPOINTS),
+    ),
     // ---- image router
     ("GET", "/images/json", List { kind: Image }),
     ("GET", "/images/search", Pass),
     ("GET", "/images/get", Special(Special::ImagesGet)),
-    ("GET", "/images/{name:.*}/get", Readable { kind: Image }),
+    ("GET", "/images/{name:.*}/get", Special(Special::ImagesGet)),
     ("GET", "/images/{name:.*}/history", Readable { kind: Image }),
     ("GET", "/images/{name:.*}/json", Readable { kind: Image }),
     ("POST", "/images/load", Refuse(LOAD)),
     ("POST", "/images/create", Special(Special::ImageCreate)),
-    ("POST", "/images/{name:.*}/push", Special(Special::ImagePush)),
+    (
+        "POST",
+        "/images/{name:.*}/push",
+        Special(Special::ImagePush),
+    ),
     ("POST", "/images/{name:.*}/tag", Special(Special::ImageTag)),
     ("POST", "/images/prune", Prune { kind: Image }),
     ("DELETE", "/images/{name:.*}", Special(Special::ImageDelete)),
@@ -178,11 +366,25 @@ pub const ROUTES: &[(&str, &str, Action)] = &[
     ("POST", "/auth", Pass),
     // ---- volume router
     ("GET", "/volumes", List { kind: Volume }),
-    ("GET", "/volumes/{name:.*}", Owned { kind: Volume, body: Body::None }),
+    (
+        "GET",
+        "/volumes/{name:.*}",
+        Owned {
+            kind: Volume,
+            body: Body::None,
+        },
+    ),
     ("POST", "/volumes/create", Special(Special::VolumeCreate)),
     ("POST", "/volumes/prune", Prune { kind: Volume }),
     ("PUT", "/volumes/{name:.*}", Refuse(SWARM)),
-    ("DELETE", "/volumes/{name:.*}", Owned { kind: Volume, body: Body::None }),
+    (
+        "DELETE",
+        "/volumes/{name:.*}",
+        Owned {
+            kind: Volume,
+            body: Body::None,
+        },
+    ),
     // ---- build router
     ("POST", "/build", Special(Special::Build)),
     ("POST", "/build/prune", Refuse(BUILD_PRUNE)),
@@ -237,10 +439,25 @@ pub const ROUTES: &[(&str, &str, Action)] = &[
     ("GET", "/networks/", List { kind: Network }),
     ("GET", "/networks/{id:.+}", Special(Special::NetworkInspect)),
     ("POST", "/networks/create", Special(Special::NetworkCreate)),
-    ("POST", "/networks/{id:.*}/connect", Special(Special::NetworkConnect)),
-    ("POST", "/networks/{id:.*}/disconnect", Special(Special::NetworkDisconnect)),
+    (
+        "POST",
+        "/networks/{id:.*}/connect",
+        Special(Special::NetworkConnect),
+    ),
+    (
+        "POST",
+        "/networks/{id:.*}/disconnect",
+        Special(Special::NetworkDisconnect),
+    ),
     ("POST", "/networks/prune", Prune { kind: Network }),
-    ("DELETE", "/networks/{id:.*}", Owned { kind: Network, body: Body::None }),
+    (
+        "DELETE",
+        "/networks/{id:.*}",
+        Owned {
+            kind: Network,
+            body: Body::None,
+        },
+    ),
 ];
 
 /// Routes current daemons have that 20.10 does not; refused until reviewed.
@@ -271,7 +488,9 @@ pub fn match_route(method: &str, path: &str) -> Option<Matched> {
     for &(m, pattern) in NEWER {
         if m == method && match_pattern(pattern, path).is_some() {
             return Some(Matched {
-                action: Refuse("this endpoint is newer than this gateway and has not been reviewed for --confine"),
+                action: Refuse(
+                    "this endpoint is newer than this gateway and has not been reviewed for --confine",
+                ),
                 name: None,
                 pattern,
             });
@@ -301,13 +520,20 @@ fn match_from(pattern: &str, path: &str, vars: &mut Vec<String>) -> bool {
     let Some(close) = pattern[open..].find('}').map(|c| open + c) else {
         return false;
     };
-    let (literal, var, rest) = (&pattern[..open], &pattern[open + 1..close], &pattern[close + 1..]);
+    let (literal, var, rest) = (
+        &pattern[..open],
+        &pattern[open + 1..close],
+        &pattern[close + 1..],
+    );
     let Some(after) = path.strip_prefix(literal) else {
         return false;
     };
     let kind = var.split_once(':').map_or("", |(_, re)| re);
     // Longest first, like a greedy regular expression.
-    let mut ends: Vec<usize> = (0..=after.len()).rev().filter(|&i| after.is_char_boundary(i)).collect();
+    let mut ends: Vec<usize> = (0..=after.len())
+        .rev()
+        .filter(|&i| after.is_char_boundary(i))
+        .collect();
     if kind.is_empty() {
         let segment = after.find('/').unwrap_or(after.len());
         ends = vec![segment];
@@ -343,20 +569,48 @@ mod tests {
     #[test]
     fn patterns_match_like_mux() {
         let cases: &[(&str, &str, Option<Option<&str>>)] = &[
-            ("/containers/{name:.*}/json", "/containers/abc/json", Some(Some("abc"))),
-            ("/containers/{name:.*}/json", "/containers/a/b/json", Some(Some("a/b"))),
-            ("/containers/{name:.*}/json", "/containers/a/json/json", Some(Some("a/json"))),
-            ("/containers/{name:.*}/json", "/containers//json", Some(Some(""))),
+            (
+                "/containers/{name:.*}/json",
+                "/containers/abc/json",
+                Some(Some("abc")),
+            ),
+            (
+                "/containers/{name:.*}/json",
+                "/containers/a/b/json",
+                Some(Some("a/b")),
+            ),
+            (
+                "/containers/{name:.*}/json",
+                "/containers/a/json/json",
+                Some(Some("a/json")),
+            ),
+            (
+                "/containers/{name:.*}/json",
+                "/containers//json",
+                Some(Some("")),
+            ),
             ("/containers/{name:.*}/json", "/containers/json", None),
-            ("/containers/{name:.*}", "/containers/x/y", Some(Some("x/y"))),
+            (
+                "/containers/{name:.*}",
+                "/containers/x/y",
+                Some(Some("x/y")),
+            ),
             ("/networks/{id:.+}", "/networks/", None),
             ("/networks/{id:.+}", "/networks/n1", Some(Some("n1"))),
             ("/services/{id}", "/services/a/b", None),
             ("/services/{id}", "/services/a", Some(Some("a"))),
-            ("/containers/{name}/checkpoints/{checkpoint}", "/containers/c/checkpoints/k", Some(Some("c"))),
+            (
+                "/containers/{name}/checkpoints/{checkpoint}",
+                "/containers/c/checkpoints/k",
+                Some(Some("c")),
+            ),
             ("/_ping", "/_ping", Some(None)),
             ("/_ping", "/_pingx", None),
-            ("/{anyroute:.*}", "/anything/at/all", Some(Some("anything/at/all"))),
+            (
+                "/{anyroute:.*}",
+                "/anything/at/all",
+                Some(Some("anything/at/all")),
+            ),
             ("/images/{name:.*}/json", "/images/é/json", Some(Some("é"))),
         ];
         for (pattern, path, want) in cases {
@@ -378,7 +632,13 @@ mod tests {
         );
         assert_eq!(
             name_of("DELETE", "/containers/c1"),
-            Some((Owned { kind: Container, body: Body::None }, Some("c1".into())))
+            Some((
+                Owned {
+                    kind: Container,
+                    body: Body::None
+                },
+                Some("c1".into())
+            ))
         );
         assert_eq!(
             name_of("DELETE", "/containers/c1/checkpoints/k"),
@@ -386,7 +646,13 @@ mod tests {
         );
         assert_eq!(
             name_of("GET", "/exec/e1/json"),
-            Some((Owned { kind: Exec, body: Body::None }, Some("e1".into())))
+            Some((
+                Owned {
+                    kind: Exec,
+                    body: Body::None
+                },
+                Some("e1".into())
+            ))
         );
         assert_eq!(
             name_of("GET", "/networks/"),
@@ -400,7 +666,10 @@ mod tests {
             name_of("GET", "/debug/pprof/profile"),
             Some((Refuse(_), _))
         ));
-        assert!(matches!(name_of("POST", "/debug/vars"), Some((Refuse(_), _))));
+        assert!(matches!(
+            name_of("POST", "/debug/vars"),
+            Some((Refuse(_), _))
+        ));
         assert!(matches!(
             name_of("GET", "/images/x/attestations"),
             Some((Refuse(_), _))
@@ -431,7 +700,11 @@ mod tests {
                 .iter()
                 .position(|&(m, p, _)| m == method && match_pattern(p, &sample).is_some());
             // `/{anyroute:.*}` is OPTIONS only and catches everything: fine.
-            assert_eq!(found, Some(i), "{method} {pattern} (sample {sample}) is shadowed");
+            assert_eq!(
+                found,
+                Some(i),
+                "{method} {pattern} (sample {sample}) is shadowed"
+            );
         }
     }
 }

@@ -55,7 +55,12 @@ pub(super) async fn list(
     }
     let answer = ctx
         .client
-        .call(Method::GET, &format!("{path}{}", query.encode()), Default::default(), None)
+        .call(
+            Method::GET,
+            &format!("{path}{}", query.encode()),
+            Default::default(),
+            None,
+        )
         .await?;
     if !answer.status.is_success() {
         return Ok(passed_on(answer.status, answer.body));
@@ -118,7 +123,12 @@ pub(super) async fn system_df(
     let path = ctx.path(matched.pattern, None);
     let answer = ctx
         .client
-        .call(Method::GET, &format!("{path}{}", query.encode()), Default::default(), None)
+        .call(
+            Method::GET,
+            &format!("{path}{}", query.encode()),
+            Default::default(),
+            None,
+        )
         .await?;
     if !answer.status.is_success() {
         return Ok(passed_on(answer.status, answer.body));
@@ -160,9 +170,14 @@ pub(super) async fn events(
     }
     let path = format!("{}{}", ctx.path(matched.pattern, None), query.encode());
     let upstream = &ctx.gateway.upstream;
-    let mut sender = upstream.connect().await.map_err(|e| upstream.unreachable(&e))?;
+    let mut sender = upstream
+        .connect()
+        .await
+        .map_err(|e| upstream.unreachable(&e))?;
     let mut request = Request::new(crate::http::body::empty());
-    *request.uri_mut() = path.parse().map_err(|_| ApiError::bad_request("bad events query"))?;
+    *request.uri_mut() = path
+        .parse()
+        .map_err(|_| ApiError::bad_request("bad events query"))?;
     request
         .headers_mut()
         .insert(header::HOST, HeaderValue::from_static("docker"));
@@ -202,7 +217,9 @@ pub(super) async fn events(
                 () = tx.closed() => return,
             };
             let Some(Ok(frame)) = frame else { return };
-            let Ok(data) = frame.into_data() else { continue };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
             pending.extend_from_slice(&data);
             while let Some(at) = pending.iter().position(|&b| b == b'\n') {
                 let line = pending.split_to(at + 1).freeze();
@@ -216,12 +233,7 @@ pub(super) async fn events(
             }
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|line| (Ok::<_, std::convert::Infallible>(http_body::Frame::data(line)), rx))
-    });
-    let body = http_body_util::StreamBody::new(stream);
+    let body = Lines(rx);
     Ok(Response::from_parts(
         parts,
         crate::http::body::boxed(Metered::new(body, log, Direction::Out)),
@@ -283,6 +295,23 @@ impl EventFilter {
             }
             _ => false,
         }
+    }
+}
+
+/// A body of the lines a task sends; it ends when the task does.
+struct Lines(mpsc::Receiver<Bytes>);
+
+impl http_body::Body for Lines {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|line| line.map(|line| Ok(http_body::Frame::data(line))))
     }
 }
 

@@ -27,6 +27,7 @@ pub mod endpoints;
 pub mod filters;
 pub mod owners;
 
+mod containers;
 mod images;
 mod lists;
 mod objects;
@@ -40,7 +41,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use self::endpoints::{Action, Body as BodyRule, Kind, Matched};
+use self::endpoints::{Action, Body as BodyRule, Kind};
 use self::owners::{Found, Label, Ownership};
 use crate::daemon::{Client, escape};
 use crate::gateway::Gateway;
@@ -94,7 +95,9 @@ impl Ctx<'_> {
         }
         match (pattern.find('{'), id) {
             (Some(open), Some(id)) => {
-                let close = pattern[open..].find('}').map_or(pattern.len(), |c| open + c + 1);
+                let close = pattern[open..]
+                    .find('}')
+                    .map_or(pattern.len(), |c| open + c + 1);
                 path.push_str(&pattern[..open]);
                 path.push_str(&escape(id));
                 path.push_str(&pattern[close..]);
@@ -363,7 +366,9 @@ pub async fn read_small(body: Incoming, max: usize) -> Result<Bytes, ApiError> {
         .await
         .map(|c| c.to_bytes())
         .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("the request body is larger than {max} bytes (--max-body-size)"),
@@ -376,11 +381,7 @@ pub async fn read_small(body: Incoming, max: usize) -> Result<Bytes, ApiError> {
 
 /// The request's JSON body, read up to `--max-body-size`, after checking its
 /// `Content-Type` the way moby's `CheckForJSON` does (empty only with an empty body).
-pub async fn json_body(
-    headers: &HeaderMap,
-    body: Incoming,
-    max: usize,
-) -> Result<Bytes, ApiError> {
+pub async fn json_body(headers: &HeaderMap, body: Incoming, max: usize) -> Result<Bytes, ApiError> {
     let bytes = read_small(body, max).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)

@@ -94,7 +94,10 @@ pub async fn find(
         Kind::Volume => format!("/volumes/{}", escape(reference)),
         Kind::Network => format!("/networks/{}", escape(reference)),
     };
-    let Some(info) = client.get_json(&path).await.map_err(|e| ambiguous(kind, reference, e))?
+    let Some(info) = client
+        .get_json(&path)
+        .await
+        .map_err(|e| ambiguous(kind, reference, e))?
     else {
         return Ok(None);
     };
@@ -110,7 +113,10 @@ pub async fn find(
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_GATEWAY,
-                format!("the Docker daemon's answer for {} {reference:?} has no {id_field}", kind.noun()),
+                format!(
+                    "the Docker daemon's answer for {} {reference:?} has no {id_field}",
+                    kind.noun()
+                ),
             )
         })?
         .to_string();
@@ -206,11 +212,15 @@ mod tests {
         let container = serde_json::json!({"Config": {"Labels": {"a": "b"}}});
         let volume = serde_json::json!({"Labels": {"a": "b"}});
         assert_eq!(
-            label_map(labels_of(Kind::Container, &container)).get("a").map(String::as_str),
+            label_map(labels_of(Kind::Container, &container))
+                .get("a")
+                .map(String::as_str),
             Some("b")
         );
         assert_eq!(
-            label_map(labels_of(Kind::Volume, &volume)).get("a").map(String::as_str),
+            label_map(labels_of(Kind::Volume, &volume))
+                .get("a")
+                .map(String::as_str),
             Some("b")
         );
         assert!(labels_of(Kind::Network, &container).is_none());

@@ -14,6 +14,7 @@ use crate::http::access_log::RequestLog;
 use crate::http::body::Body;
 use crate::http::headers;
 use crate::http::passthrough::{self, ConnCache};
+use crate::policy::{self, owners::Label};
 use crate::route::{self, Route};
 
 /// Handles one request.
@@ -47,6 +48,13 @@ pub async fn handle(
             response
         }
         Ok(Route::Build) => build::handle(req, &gateway, log.clone()).await,
+        Ok(Route::Other) if gateway.config.confine => {
+            let label = Label {
+                key: &gateway.config.owner.key,
+                owner: &gateway.config.owner.value,
+            };
+            policy::handle(req, &gateway, label, &cache, log.clone()).await
+        }
         Ok(Route::Other) => passthrough::forward(req, &gateway.upstream, &cache, log.clone()).await,
     };
     if response.status().is_client_error() || response.status().is_server_error() {
