@@ -63,6 +63,7 @@ pub mod gateway;
 pub mod gojson;
 pub mod gourl;
 pub mod http;
+pub mod owners;
 pub mod policy;
 pub mod query;
 pub mod reference;

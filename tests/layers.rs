@@ -23,8 +23,8 @@ const LAYERS: &[&[&str]] = &[
     &["context", "http"],
     // What the daemon would route and read; what the gateway asks the daemon itself.
     &["route", "query", "daemon"],
-    // The state a running gateway shares.
-    &["gateway"],
+    // The state a running gateway shares; who owns what, as the daemon says.
+    &["gateway", "owners"],
     // Handlers: builds, and the rest of the API under --confine.
     &["build", "policy"],
     // Listeners, connections, dispatch.

@@ -38,6 +38,7 @@ use crate::daemon::images::Image;
 use crate::dockerfile::{self, FromRewrite, from};
 use crate::http::error::ApiError;
 use crate::http::upstream::Upstream;
+use crate::owners::{Label, Ownership};
 use crate::reference::auth::AuthConfigs;
 use crate::reference::parse_normalized_named;
 
@@ -60,6 +61,9 @@ pub(super) struct Request<'a> {
     pub pull: bool,
     /// The build's `X-Registry-Config`, decoded.
     pub auths: &'a AuthConfigs,
+    /// Under `--confine`, the owner label: a base must then be this owner's image or
+    /// nobody's.
+    pub confine: Option<Label<'a>>,
 }
 
 /// Resolves, checks and pins every base of `dockerfile`.
@@ -161,6 +165,23 @@ async fn image(
             )),
         )
     })?;
+    if let Some(label) = &request.confine {
+        let whose = match image.labels.get(label.key) {
+            None => Ownership::Nobody,
+            Some(v) if v == label.owner => Ownership::Mine,
+            Some(_) => Ownership::Other,
+        };
+        if whose == Ownership::Other {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                at(format!(
+                    "base image {:?} belongs to another owner; through this gateway \
+                     (--confine) a build may start only from its own images or shared ones",
+                    base.name
+                )),
+            ));
+        }
+    }
     if !image.onbuild.is_empty() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

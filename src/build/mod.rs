@@ -49,6 +49,7 @@ use crate::http::access_log::{Direction, Metered, RequestLog};
 use crate::http::body::{Body, boxed};
 use crate::http::error::ApiError;
 use crate::http::headers::strip_hop_by_hop;
+use crate::owners::{self, Label};
 use crate::query::{BuildQuery, Policy};
 use crate::reference::{self, auth::AuthConfigs};
 use crate::route;
@@ -94,6 +95,17 @@ async fn start(
     // be tagged or pull its bases is refused before the upload, as the daemon does.
     let tags = reference::build_tags(query.tags().iter().map(String::as_str))
         .map_err(|e| ApiError::bad_request(format!("invalid tag: {e}")))?;
+    if gateway.config.confine {
+        // Said before the upload rather than after the build; checked again then.
+        let mut client = crate::daemon::Client::new(&gateway.upstream);
+        let label = Label {
+            key: &policy.owner_key,
+            owner: &policy.owner,
+        };
+        for tag in &tags {
+            owners::check_name_target(&mut client, &label, tag, false).await?;
+        }
+    }
     let auths = AuthConfigs::from_headers(req.headers())
         .map_err(|e| ApiError::bad_request(format!("registry credentials: {e}")))?;
     // The daemon reads `platform` only from API 1.32 on; below, it builds as if there
@@ -125,12 +137,14 @@ async fn start(
         target: query.scalar("target").map(str::to_string),
         pull: query.pull(),
         auths,
+        confine: gateway.config.confine,
     };
     let plan = verify::Plan {
         upstream: gateway.upstream.clone(),
         owner_key: policy.owner_key.clone(),
         owner: policy.owner.clone(),
         tags,
+        confine: gateway.config.confine,
     };
     let mut request = Request::new(boxed(UpstreamBody::new(
         Box::pin(pipeline(body, outbox.clone(), job)),

@@ -23,6 +23,7 @@ use crate::gateway::BuildLimits;
 use crate::http::body::BoxError;
 use crate::http::error::ApiError;
 use crate::http::upstream::Upstream;
+use crate::owners::Label;
 use crate::reference::auth::AuthConfigs;
 use crate::tar::{self, Entry, Event, Reader, TarError};
 
@@ -53,6 +54,8 @@ pub(super) struct Job {
     pub target: Option<String>,
     pub pull: bool,
     pub auths: AuthConfigs,
+    /// Whether `--confine` holds the bases to the owner's images and shared ones.
+    pub confine: bool,
 }
 
 /// Reads the client's context and puts the rewritten one into `outbox`. Runs inside the
@@ -200,6 +203,10 @@ async fn rewrite_context(
             target: job.target.as_deref(),
             pull: job.pull,
             auths: &job.auths,
+            confine: job.confine.then_some(Label {
+                key: &job.owner_key,
+                owner: &job.owner,
+            }),
         },
     )
     .await?;

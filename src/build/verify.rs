@@ -33,6 +33,7 @@ use crate::daemon::Client;
 use crate::daemon::images::is_full_id;
 use crate::http::error::ApiError;
 use crate::http::upstream::Upstream;
+use crate::owners::{self, Label};
 use crate::reference::Named;
 
 /// Longest output line the watch parses. Build output lines are short; a longer one is
@@ -157,6 +158,9 @@ pub(super) struct Plan {
     pub owner: String,
     /// The tags to apply once the result has passed.
     pub tags: Vec<Named>,
+    /// Whether `--confine` holds: then no tag may move a name off an image the owner
+    /// does not own.
+    pub confine: bool,
 }
 
 /// Checks the built image `id`; returns the lines to add to the client's output: one
@@ -165,6 +169,19 @@ pub(super) async fn check(plan: Plan, bases: Vec<String>, id: String) -> Vec<Byt
     match verify(&plan, &bases, &id).await {
         Ok(mut client) => {
             let mut lines = Vec::new();
+            if plan.confine {
+                let label = Label {
+                    key: &plan.owner_key,
+                    owner: &plan.owner,
+                };
+                for tag in &plan.tags {
+                    if let Err(err) =
+                        owners::check_name_target(&mut client, &label, tag, false).await
+                    {
+                        return vec![Bytes::from(err.stream_line())];
+                    }
+                }
+            }
             for tag in &plan.tags {
                 if let Err(err) = client.tag(&id, tag).await {
                     lines.push(Bytes::from(

@@ -14,28 +14,7 @@
 //! reference. So if the gateway and the daemon ever disagreed about which route a path
 //! takes, the daemon would still only be asked for what the gateway checked.
 
-/// The kinds of object the API names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    Container,
-    /// An exec instance, owned through its container.
-    Exec,
-    Image,
-    Volume,
-    Network,
-}
-
-impl Kind {
-    pub fn noun(self) -> &'static str {
-        match self {
-            Kind::Container => "container",
-            Kind::Exec => "exec instance",
-            Kind::Image => "image",
-            Kind::Volume => "volume",
-            Kind::Network => "network",
-        }
-    }
-}
+pub use crate::owners::Kind;
 
 /// What the gateway does with a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::endpoints::{Body as BodyRule, Kind, Matched};
-use super::owners::{self, Ownership};
+use super::owners;
 use super::{Ctx, Query, rebuild};
 use crate::dockerfile;
 use crate::http::access_log::RequestLog;
@@ -27,48 +27,13 @@ use crate::http::passthrough::{self, ConnCache};
 use crate::reference::{self, Named};
 
 /// Refuses unless `name` names no image now, or one of this job's (or, with
-/// `nobody_too`, one that belongs to nobody).
+/// `nobody_too`, one that belongs to nobody); see [`owners::check_name_target`].
 pub(super) async fn check_target(
     ctx: &mut Ctx<'_>,
     name: &Named,
     nobody_too: bool,
 ) -> Result<(), ApiError> {
-    let shown = name.familiar_string();
-    let found = owners::find(&mut ctx.client, Kind::Image, &name.to_string(), &ctx.label).await?;
-    let Some(found) = found else {
-        return Ok(());
-    };
-    // The daemon resolves a name before an ID prefix; only a name that is the image's
-    // own tag is a name to protect (a prefix-looking name that matched an ID is new).
-    let tags = found
-        .info
-        .get("RepoTags")
-        .and_then(|t| t.as_array())
-        .map(|t| t.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let is_its_name = tags.iter().any(|t| {
-        reference::parse_normalized_named(t).is_ok_and(|n| n.to_string() == name.to_string())
-    });
-    if !is_its_name {
-        return Ok(());
-    }
-    match found.ownership {
-        Ownership::Mine => Ok(()),
-        Ownership::Nobody if nobody_too => Ok(()),
-        whose => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "the name {shown} names an image that belongs to {}; through this gateway \
-                 (--confine) a job may not move a name off an image it does not own: choose \
-                 another name",
-                if whose == Ownership::Nobody {
-                    "no owner (a shared base image)"
-                } else {
-                    "another owner"
-                }
-            ),
-        )),
-    }
+    owners::check_name_target(&mut ctx.client, &ctx.label, name, nobody_too).await
 }
 
 /// `POST /images/create`: a pull (`fromImage`) or an import (`fromSrc`).

@@ -25,7 +25,8 @@
 
 pub mod endpoints;
 pub mod filters;
-pub mod owners;
+
+pub use crate::owners;
 
 mod containers;
 mod images;

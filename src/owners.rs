@@ -1,5 +1,6 @@
 //! Who owns what: every reference resolved by the daemon, the way the daemon resolves
-//! it, and its owner label read from what the daemon answered.
+//! it, and its owner label read from what the daemon answered. Used by `--confine`
+//! ([`crate::policy`]) and by builds ([`crate::build`]: base images, tags).
 //!
 //! A reference is a full ID, a name or an ID prefix, and which one wins is the daemon's
 //! business: containers try the full ID, then the name, then a prefix; networks the
@@ -13,9 +14,32 @@ use std::collections::BTreeMap;
 
 use http::StatusCode;
 
-use super::endpoints::Kind;
 use crate::daemon::{Client, escape};
 use crate::http::error::ApiError;
+use crate::reference::{self, Named};
+
+/// The kinds of object the API names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Container,
+    /// An exec instance, owned through its container.
+    Exec,
+    Image,
+    Volume,
+    Network,
+}
+
+impl Kind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Container => "container",
+            Kind::Exec => "exec instance",
+            Kind::Image => "image",
+            Kind::Volume => "volume",
+            Kind::Network => "network",
+        }
+    }
+}
 
 /// Whose an object is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +209,55 @@ pub fn no_such(kind: Kind, reference: &str) -> ApiError {
         StatusCode::NOT_FOUND,
         format!("No such {}: {reference}", kind.noun()),
     )
+}
+
+/// Refuses unless `name` names no image now, or one of this owner's (or, with
+/// `nobody_too`, one that belongs to nobody).
+///
+/// A tag is a pointer that a tag, commit, import, pull or build can move, and a job that
+/// moved `alpine:latest` or another job's `app:1` to an image of its own would swap
+/// everyone's base under their feet. So no name may move away from an image its mover
+/// does not own. Only a name that is the image's own tag counts: the daemon resolves a
+/// name before an ID prefix, so a new name that merely looks like a prefix of some ID
+/// found that image, and takes no name away from it.
+pub async fn check_name_target(
+    client: &mut Client,
+    label: &Label<'_>,
+    name: &Named,
+    nobody_too: bool,
+) -> Result<(), ApiError> {
+    let shown = name.familiar_string();
+    let Some(found) = find(client, Kind::Image, &name.to_string(), label).await? else {
+        return Ok(());
+    };
+    let tags = found
+        .info
+        .get("RepoTags")
+        .and_then(|t| t.as_array())
+        .map(|t| t.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let is_its_name = tags.iter().any(|t| {
+        reference::parse_normalized_named(t).is_ok_and(|n| n.to_string() == name.to_string())
+    });
+    if !is_its_name {
+        return Ok(());
+    }
+    match found.ownership {
+        Ownership::Mine => Ok(()),
+        Ownership::Nobody if nobody_too => Ok(()),
+        whose => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "the name {shown} names an image that belongs to {}; through this gateway a \
+                 job may not move a name off an image it does not own: choose another name",
+                if whose == Ownership::Nobody {
+                    "no owner (a shared base image)"
+                } else {
+                    "another owner"
+                }
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]
