@@ -10,6 +10,8 @@
 mod common;
 
 use common::{Cleanup, Cli, Daemon, Docker, Gateway, IMAGE, clis, http, unique, wait_for};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -581,7 +583,7 @@ fn systemd_unit_verifies_and_its_execstart_serves() {
         daemon.remove_image(&tag);
         owner
     });
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("SIGTERM the ExecStart");
     let status = child.wait().unwrap();
     let logged = fs::read_to_string(dir.path().join("log")).unwrap_or_default();
     let owner = served.unwrap_or_else(|_| panic!("ExecStart {start:?} log:\n{logged}"));

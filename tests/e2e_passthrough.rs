@@ -10,6 +10,7 @@
 mod common;
 
 use common::{Cleanup, Daemon, Gateway, GatewayOpts, IMAGE, clis, http, unique};
+use nix::sys::signal::Signal;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -540,7 +541,7 @@ fn live_socket_makes_gateway_exit_with_error() {
 
 // ------------------------------------------------------------------------ signals
 
-fn assert_graceful_exit_on(sig: i32, upstream: &str) {
+fn assert_graceful_exit_on(sig: Signal, upstream: &str) {
     let mut gw = Gateway::start(upstream, &[]);
     assert!(gw.sock.exists());
     let sock = gw.sock.clone();
@@ -567,8 +568,8 @@ fn sigterm_and_sigint_shut_down_gracefully_and_remove_socket() {
     } else {
         NO_DAEMON.to_string()
     };
-    assert_graceful_exit_on(libc::SIGTERM, &upstream);
-    assert_graceful_exit_on(libc::SIGINT, &upstream);
+    assert_graceful_exit_on(Signal::SIGTERM, &upstream);
+    assert_graceful_exit_on(Signal::SIGINT, &upstream);
 }
 
 #[test]
@@ -581,7 +582,7 @@ fn sigterm_with_an_idle_keepalive_connection_still_exits() {
     let r = http::read_response(&mut s, false).unwrap();
     assert_eq!(r.status, 502);
     let sock = gw.sock.clone();
-    gw.signal(libc::SIGTERM);
+    gw.signal(Signal::SIGTERM);
     let status = gw
         .wait_exit(Duration::from_secs(15))
         .unwrap_or_else(|| panic!("idle connection kept it alive\n{}", gw.log_banner()));
@@ -897,7 +898,7 @@ fn sigterm_lets_in_flight_requests_finish_and_cuts_endless_ones_after_grace() {
 
     let sock = gw.sock.clone();
     let signalled = Instant::now();
-    gw.signal(libc::SIGTERM);
+    gw.signal(Signal::SIGTERM);
 
     // No new connections once shutting down: the socket file goes away.
     assert!(

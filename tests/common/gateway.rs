@@ -6,6 +6,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
 use super::{Cli, Docker, http, unique, wait_for};
 
 /// How to start a gateway; [`Gateway::start`] covers the usual case.
@@ -160,10 +163,10 @@ impl Gateway {
         wait_for(timeout, || self.try_wait())
     }
 
-    /// Send a signal (e.g. `libc::SIGTERM`) to the gateway.
-    pub fn signal(&self, sig: i32) {
-        let rc = unsafe { libc::kill(self.pid() as libc::pid_t, sig) };
-        assert_eq!(rc, 0, "kill({}, {sig})", self.pid());
+    /// Send a signal to the gateway.
+    pub fn signal(&self, sig: Signal) {
+        let pid = Pid::from_raw(self.pid() as i32);
+        kill(pid, sig).unwrap_or_else(|e| panic!("kill({pid}, {sig}): {e}"));
     }
 
     /// Number of open file descriptors of the gateway process.

@@ -23,6 +23,9 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
 use crate::common::{self, Daemon, Gateway, http};
 
 /// The base image every build starts from.
@@ -665,7 +668,7 @@ impl FaultDaemon {
             _lock: lock,
         };
         // A run that died with the daemon frozen must not wedge this one.
-        d.signal(libc::SIGCONT);
+        d.signal(Signal::SIGCONT);
         if let Err(e) = d.script_start() {
             return common::skip_or_fail(&format!("cannot start the second dockerd: {e}"));
         }
@@ -725,7 +728,7 @@ impl FaultDaemon {
     /// behind, as after a real crash; [`FaultDaemon::restart`] copes with that.
     pub fn kill(&self) {
         let pid = self.pid().expect("no dockerd pid to kill");
-        self.signal(libc::SIGKILL);
+        self.signal(Signal::SIGKILL);
         let gone = common::wait_for(Duration::from_secs(15), || {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             // Gone, or a zombie its parent (setsid's) has not reaped yet.
@@ -750,7 +753,7 @@ impl FaultDaemon {
             let cmdline = std::fs::read(format!("/proc/{cpid}/cmdline")).unwrap_or_default();
             let ours = String::from_utf8_lossy(&cmdline).contains(&self.dir.display().to_string());
             if common::wait_for(Duration::from_secs(5), || dead().then_some(())).is_none() && ours {
-                unsafe { libc::kill(cpid, libc::SIGKILL) };
+                let _ = kill(Pid::from_raw(cpid), Signal::SIGKILL);
                 common::wait_for(Duration::from_secs(5), || dead().then_some(()));
             }
             let _ = std::fs::remove_file(&pidfile);
@@ -781,14 +784,14 @@ impl FaultDaemon {
             .ok()
     }
 
-    fn signal(&self, sig: i32) {
+    fn signal(&self, sig: Signal) {
         if let Some(pid) = self.pid() {
             // Only a dockerd serving our socket (the pidfile may be stale).
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let ours = String::from_utf8_lossy(&cmdline)
                 .contains(&format!("{}", self.daemon.sock.display()));
             if ours {
-                unsafe { libc::kill(pid, sig) };
+                let _ = kill(Pid::from_raw(pid), sig);
             }
         }
     }
@@ -797,7 +800,7 @@ impl FaultDaemon {
     /// thaws it.
     pub fn freeze(&self) -> Frozen<'_> {
         assert!(self.pid().is_some(), "no pid to freeze");
-        self.signal(libc::SIGSTOP);
+        self.signal(Signal::SIGSTOP);
         Frozen(self)
     }
 
@@ -850,7 +853,7 @@ impl FaultDaemon {
             if String::from_utf8_lossy(&cmdline).contains(&needle)
                 && let Ok(pid) = name.parse::<i32>()
             {
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
         thread::sleep(Duration::from_millis(200));
@@ -873,7 +876,7 @@ impl FaultDaemon {
 
 impl Drop for FaultDaemon {
     fn drop(&mut self) {
-        self.signal(libc::SIGCONT);
+        self.signal(Signal::SIGCONT);
         if self.answers() {
             self.wipe();
         }
@@ -892,6 +895,6 @@ pub struct Frozen<'a>(&'a FaultDaemon);
 
 impl Drop for Frozen<'_> {
     fn drop(&mut self) {
-        self.0.signal(libc::SIGCONT);
+        self.0.signal(Signal::SIGCONT);
     }
 }
