@@ -39,9 +39,10 @@
 //! sends labels): that is how the fixtures and the rule were calibrated, and how to tell
 //! a daemon change from a gateway bug when a count is off.
 
+#[macro_use]
 mod common;
 
-use common::{Cli, Daemon, Docker, Gateway, clis, http, in_ci, unique};
+use common::{Cli, Daemon, Docker, Gateway, http, in_ci, new_cli, old_cli, unique};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -67,15 +68,6 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Held around every build and the listings before and after it.
 static BUILD_LOCK: Mutex<()> = Mutex::new(());
-
-macro_rules! harness_or_skip {
-    () => {
-        match Harness::start() {
-            Some(h) => h,
-            None => return,
-        }
-    };
-}
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(FIXTURES).join(name)
@@ -633,26 +625,6 @@ impl Drop for Built {
     }
 }
 
-// ------------------------------------------------------------------------ CLIs
-
-/// The newest CLI (28.x on the test machines).
-fn new_cli() -> Option<Cli> {
-    let found = clis().into_iter().find(|c| !c.version.starts_with("20."));
-    if found.is_none() {
-        common::skip_or_fail::<()>("no docker CLI newer than 20.10");
-    }
-    found
-}
-
-/// Debian's 20.10 CLI.
-fn old_cli() -> Option<Cli> {
-    let found = clis().into_iter().find(|c| c.version.starts_with("20."));
-    if found.is_none() {
-        common::skip_or_fail::<()>("no 20.10 docker CLI");
-    }
-    found
-}
-
 fn tag() -> String {
     format!("bgt-build/{}:t", unique("img"))
 }
@@ -794,8 +766,8 @@ fn labels_query(labels: &[(&str, &str)]) -> String {
 
 #[test]
 fn single_stage_run_with_tag_and_client_labels() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let t = tag();
     let b = h.cli_build(
         &cli,
@@ -835,8 +807,8 @@ fn single_stage_run_with_tag_and_client_labels() {
 
 #[test]
 fn multi_stage_lowercase_from_as_and_copy_from() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let b = h.cli_build(&cli, "multi-stage", &[&fixture_str("multistage")], None);
     // from ... as build; run, workdir. From ... As final; copy --from, RUN.
     b.check(steps(2, 3, 1));
@@ -844,8 +816,8 @@ fn multi_stage_lowercase_from_as_and_copy_from() {
 
 #[test]
 fn arg_before_from_and_from_platform_variable() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let b = h.cli_build(
         &cli,
         "ARG before FROM, FROM --platform",
@@ -866,8 +838,8 @@ fn arg_before_from_and_from_platform_variable() {
 
 #[test]
 fn from_split_over_continuation_lines_with_comments_and_blanks() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let b = h.cli_build(
         &cli,
         "FROM over continuations",
@@ -882,8 +854,8 @@ fn from_split_over_continuation_lines_with_comments_and_blanks() {
 
 #[test]
 fn escape_directive_backtick() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let b = h.cli_build(&cli, "# escape=`", &[&fixture_str("escape_backtick")], None);
     // FROM ` AS win; LABEL over two lines, RUN over two lines.
     b.check(steps(1, 2, 0));
@@ -898,8 +870,8 @@ fn crlf_line_endings_and_utf8_bom() {
             && raw.windows(2).filter(|w| w == b"\r\n").count() == 5,
         "the crlf_bom fixture lost its BOM or CRLFs (see testdata/e2e/build/.gitattributes)"
     );
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let b = h.cli_build(&cli, "CRLF and BOM", &[&fixture_str("crlf_bom")], None);
     // FROM; ENV, RUN (continued over a CRLF), LABEL.
     b.check(steps(1, 3, 0));
@@ -908,8 +880,8 @@ fn crlf_line_endings_and_utf8_bom() {
 
 #[test]
 fn from_scratch_with_copy_and_label() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let b = h.cli_build(&cli, "FROM scratch", &[&fixture_str("scratch")], None);
     // FROM scratch; COPY, LABEL.
     b.check(steps(1, 1, 1));
@@ -920,8 +892,8 @@ fn from_scratch_with_copy_and_label() {
 
 #[test]
 fn cli_dockerfile_in_a_subdirectory() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let b = h.cli_build(
         &cli,
         "-f sub/build.Dockerfile",
@@ -941,7 +913,7 @@ fn cli_dockerfile_in_a_subdirectory() {
 
 #[test]
 fn raw_dot_slash_prefixed_context_with_dockerfile_in_a_subdirectory() {
-    let h = harness_or_skip!();
+    let h = or_skip!(Harness::start());
     let mut tar = Tar::default();
     tar.add_dir(&fixture("subdir"), "./");
     let ours = tar.finish();
@@ -995,8 +967,8 @@ fn raw_dot_slash_prefixed_context_with_dockerfile_in_a_subdirectory() {
 
 #[test]
 fn cli28_dockerfile_outside_the_context() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let b = h.cli_build(
         &cli,
         "-f outside the context",
@@ -1015,8 +987,8 @@ fn cli28_dockerfile_outside_the_context() {
 
 #[test]
 fn cli28_dockerfile_from_stdin() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let dockerfile = fs::read(fixture("stdin").join("Dockerfile")).unwrap();
     // `docker build -`: the CLI wraps the Dockerfile in a context of its own.
     let b = h.cli_build(&cli, "docker build -", &["-"], Some(&dockerfile));
@@ -1037,7 +1009,7 @@ fn cli28_dockerfile_from_stdin() {
 
 #[test]
 fn raw_compressed_contexts_gzip_bzip2_xz_zstd() {
-    let h = harness_or_skip!();
+    let h = or_skip!(Harness::start());
     let ctx = compressed_context();
     let mut tar = Tar::default();
     tar.add_dir(ctx.path(), "");
@@ -1066,8 +1038,8 @@ fn raw_compressed_contexts_gzip_bzip2_xz_zstd() {
 
 #[test]
 fn cli28_compress_flag() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let ctx = compressed_context();
     let b = h.cli_build(
         &cli,
@@ -1082,8 +1054,8 @@ fn cli28_compress_flag() {
 
 #[test]
 fn cli2010_builds() {
-    let h = harness_or_skip!();
-    let Some(cli) = old_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(old_cli());
     let t = tag();
     let b = h.cli_build(
         &cli,
@@ -1126,19 +1098,8 @@ fn cli2010_builds() {
 
 #[test]
 fn docker_py_images_build() {
-    let h = harness_or_skip!();
-    let python = std::env::var("BUILDGATE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_docker_py = std::process::Command::new(&python)
-        .args(["-c", "import docker"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_docker_py {
-        common::skip_or_fail::<()>(&format!("{python} cannot import docker (docker-py)"));
-        return;
-    }
+    let h = or_skip!(Harness::start());
+    let python = docker_py_or_skip!();
     let script = fixture("docker_py_build.py");
     for gzip in ["0", "1"] {
         let t = tag();

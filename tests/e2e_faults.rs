@@ -302,9 +302,7 @@ enum Outage {
 
 #[test]
 fn daemon_stopped_and_restarted_while_the_gateway_runs() {
-    let Some(fd) = FaultDaemon::start() else {
-        return;
-    };
+    let fd = or_skip!(FaultDaemon::start());
     let d = &fd.daemon;
     let gw = Gateway::start(&fd.host, &[]);
     let cli = clis().into_iter().next();
@@ -531,9 +529,7 @@ fn slow_clients_do_not_delay_others() {
 
 #[test]
 fn frozen_daemon_gets_504_after_the_response_timeout() {
-    let Some(fd) = FaultDaemon::start() else {
-        return;
-    };
+    let fd = or_skip!(FaultDaemon::start());
     let mut gw = Gateway::start(&fd.host, &["--response-timeout", "3"]);
     let mut kept = http::connect(&gw.sock).unwrap();
     let r = keepalive_get(&mut kept, "/_ping").unwrap();

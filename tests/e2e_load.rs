@@ -8,6 +8,7 @@
 //!
 //! Without a daemon this test skips when run by hand and fails under `CI=true`.
 
+#[macro_use]
 mod common;
 mod support_faults;
 
@@ -29,9 +30,7 @@ const MAX_HWM_KB: u64 = 200 * 1024;
 
 #[test]
 fn twenty_64mib_builds_and_200_pings_at_once() {
-    let Some(daemon) = common::docker_host() else {
-        return;
-    };
+    let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
     let gw = Gateway::start(&daemon, &[]);
     let _cleanup = OwnedCleanup {

@@ -209,7 +209,7 @@ fn image_context(dir: &Path) {
 
 /// The GitLab example, parsed with Python's tomllib: `[[runners]]` as JSON.
 fn gitlab_runners() -> Vec<serde_json::Value> {
-    let o = Command::new(std::env::var("BUILDGATE_TEST_PYTHON").unwrap_or("python3".into()))
+    let o = Command::new(common::python())
         .args([
             "-c",
             "import json, sys, tomllib; print(json.dumps(tomllib.load(open(sys.argv[1], 'rb'))))",

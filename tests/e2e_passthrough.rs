@@ -779,18 +779,7 @@ fn client_disconnect_mid_stream_leaks_no_fd() {
 #[test]
 fn docker_py_through_gateway() {
     let daemon = daemon_or_skip!();
-    let python = std::env::var("BUILDGATE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_docker_py = std::process::Command::new(&python)
-        .args(["-c", "import docker"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_docker_py {
-        common::skip_or_fail::<()>(&format!("{python} cannot import docker (docker-py)"));
-        return;
-    }
+    let python = docker_py_or_skip!();
     let gw = Gateway::start(&daemon, &[]);
     let cleanup = Cleanup::new(&daemon);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/test_passthrough.py");

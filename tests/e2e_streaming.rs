@@ -9,6 +9,7 @@
 //! (`prlimit --as`) well below the context size, so buffering the body would make it fail
 //! outright rather than merely measure high.
 
+#[macro_use]
 mod common;
 
 use common::{Daemon, Gateway, http};
@@ -89,9 +90,7 @@ fn ids(d: &Daemon, path: &str) -> HashSet<String> {
 
 #[test]
 fn two_gib_context_streams_through_in_bounded_memory() {
-    let Some(host) = common::docker_host() else {
-        return;
-    };
+    let host = daemon_or_skip!();
     let daemon = Daemon::new(&host);
     let gw = Gateway::start(&host, &[]);
     let pid = gw.pid();

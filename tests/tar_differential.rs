@@ -6,6 +6,9 @@
 //! entries the gateway meant to write. Fixture names carry the expectation: `ok-` both
 //! accept, `bad-` both reject, `refuse-` the gateway refuses by policy.
 
+#[macro_use]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -13,45 +16,11 @@ use buildgate::tar::reader::{Event, Limits, Reader, TarError};
 use buildgate::tar::{END_OF_ARCHIVE, first_entry, padding, write_header};
 use buildgate::tar::{Entry, Kind};
 use bytes::BytesMut;
+use common::oracle::hex;
 use serde_json::{Value, json};
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Builds the Go lister, or explains why it cannot; missing Go fails under CI.
-fn tarlist() -> Option<PathBuf> {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let have_go = Command::new("go")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_go {
-        assert!(
-            !ci,
-            "`go` is not installed but CI=true: the Go differential test must run"
-        );
-        eprintln!("skipping the Go differential test: `go` is not on PATH");
-        return None;
-    }
-    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let bin = tmp.join("tarlist");
-    let out = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg(".")
-        .current_dir(manifest_dir().join("tests/go/tarlist"))
-        .env("GOCACHE", tmp.join("go-cache"))
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "-mod=mod")
-        .output()
-        .expect("running go build");
-    assert!(
-        out.status.success(),
-        "go build failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(bin)
 }
 
 /// Go's view of a tar file: its entry lines, or the error it stopped with.
@@ -126,10 +95,6 @@ fn listing(e: &Entry, data: &[u8]) -> Value {
     })
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|c| format!("{c:02x}")).collect()
-}
-
 /// The archive the gateway would send for these entries.
 fn write_archive(entries: &[(Entry, Vec<u8>)]) -> Vec<u8> {
     let mut out = BytesMut::new();
@@ -161,7 +126,7 @@ fn fixtures() -> Vec<PathBuf> {
 
 #[test]
 fn go_and_gateway_agree_on_every_fixture() {
-    let Some(bin) = tarlist() else { return };
+    let bin = go_oracle_or_skip!("tarlist");
     let scratch = tempfile::tempdir().expect("tempdir");
     let mut failures = Vec::new();
     for path in fixtures() {
@@ -224,7 +189,7 @@ fn go_and_gateway_agree_on_every_fixture() {
 /// Entries that stress every field of the writer, checked against Go without fixtures.
 #[test]
 fn go_reads_writer_edge_cases_exactly() {
-    let Some(bin) = tarlist() else { return };
+    let bin = go_oracle_or_skip!("tarlist");
     let base = Entry::file("f", 0);
     let with = |f: &dyn Fn(&mut Entry)| {
         let mut e = base.clone();

@@ -70,6 +70,19 @@ pub fn clis() -> Vec<Cli> {
     out
 }
 
+/// The newest CLI (28.x on the test machines); `None` (a skip, a failure under
+/// `CI=true`) if there is none newer than 20.10.
+pub fn new_cli() -> Option<Cli> {
+    let found = clis().into_iter().find(|c| !c.version.starts_with("20."));
+    found.or_else(|| skip_or_fail("no docker CLI newer than 20.10"))
+}
+
+/// Debian's 20.10 CLI; `None` (a skip, a failure under `CI=true`) if it is missing.
+pub fn old_cli() -> Option<Cli> {
+    let found = clis().into_iter().find(|c| c.version.starts_with("20."));
+    found.or_else(|| skip_or_fail("no 20.10 docker CLI"))
+}
+
 /// The result of a CLI run.
 #[derive(Debug)]
 pub struct Output {

@@ -3,8 +3,11 @@
 //! These tests run the real `buildgate` binary in front of a real dockerd: the private
 //! daemon that `scripts/test.sh` starts and names in `BUILDGATE_TEST_DOCKER_HOST`.
 //!
-//! - [`docker_host`] finds that daemon. Without one a test skips when run by hand, but
-//!   **panics under `CI=true`**: an end-to-end test must never pass by not running.
+//! - Prerequisites: [`docker_host`] finds that daemon, [`docker_py`] a Python with
+//!   docker-py, [`go_oracle`] builds a Go oracle, [`new_cli`] and [`old_cli`] pick a
+//!   docker CLI. Each returns `None` for a skip when run by hand, but **panics under
+//!   `CI=true`** ([`skip_or_fail`]): a test must never pass by not running. The
+//!   `*_or_skip!` macros return from the test on `None`.
 //! - [`Gateway`] (`gateway.rs`) spawns the binary on a socket in its own temp dir, waits
 //!   until it answers, captures its log, and kills it on drop (printing the log if the
 //!   test failed).
@@ -15,24 +18,29 @@
 //! - [`Daemon`] and [`Cleanup`] (`daemon.rs`) inspect the daemon directly and remove
 //!   what a test made, found by a per-test label or by name, so tests can run in
 //!   parallel against one daemon.
+//! - [`oracle`] builds and talks to the Go oracles in `tests/go/`.
 //!
 //! Everything here is blocking std code: tests are plain `#[test]` functions.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 mod cli;
 mod daemon;
 mod gateway;
 pub mod http;
+pub mod oracle;
 
 // Each test binary uses a part of these.
 #[allow(unused_imports)]
-pub use cli::{CLI_TIMEOUT, Cli, Docker, Output, clis};
+pub use cli::{CLI_TIMEOUT, Cli, Docker, Output, clis, new_cli, old_cli};
 #[allow(unused_imports)]
 pub use daemon::{Cleanup, Daemon};
 #[allow(unused_imports)]
 pub use gateway::{Gateway, GatewayOpts};
+#[allow(unused_imports)]
+pub use oracle::go_oracle;
 
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -48,26 +56,45 @@ pub fn in_ci() -> bool {
     )
 }
 
-/// Skip (outside CI) or fail (in CI) for a missing prerequisite.
-///
-/// Returns `None` so callers can write `let Some(x) = ... else { return };`.
+/// Skip (outside CI) or fail (in CI) for a missing prerequisite: the one place that
+/// decides. Returns `None`, for the `*_or_skip!` macros to return on.
 pub fn skip_or_fail<T>(why: &str) -> Option<T> {
     if in_ci() {
-        panic!("CI=true and an end-to-end prerequisite is missing: {why}");
+        panic!("CI=true and a test prerequisite is missing: {why}");
     }
     eprintln!("SKIPPED: {why} (run scripts/test.sh to set it up)");
     None
 }
 
-/// [`docker_host`], or return from the calling test: a skip by hand, a failure under
-/// `CI=true`. Test crates get it with `#[macro_use] mod common;`.
-#[allow(unused_macros)]
-macro_rules! daemon_or_skip {
-    () => {
-        match common::docker_host() {
-            Some(h) => h,
+/// The value of a prerequisite (an `Option` from [`skip_or_fail`]), or return from the
+/// calling test: a skip by hand, a failure under `CI=true`.
+macro_rules! or_skip {
+    ($prerequisite:expr) => {
+        match $prerequisite {
+            Some(v) => v,
             None => return,
         }
+    };
+}
+
+/// [`docker_host`], or return from the calling test.
+macro_rules! daemon_or_skip {
+    () => {
+        or_skip!($crate::common::docker_host())
+    };
+}
+
+/// [`docker_py`], or return from the calling test.
+macro_rules! docker_py_or_skip {
+    () => {
+        or_skip!($crate::common::docker_py())
+    };
+}
+
+/// [`go_oracle`]`(name)`, or return from the calling test.
+macro_rules! go_oracle_or_skip {
+    ($name:expr) => {
+        or_skip!($crate::common::go_oracle($name))
     };
 }
 
@@ -89,6 +116,28 @@ pub fn docker_host() -> Option<String> {
             r.text()
         )),
         Err(e) => skip_or_fail(&format!("the daemon at {host} does not answer: {e}")),
+    }
+}
+
+/// The Python the tests run: `BUILDGATE_TEST_PYTHON`, else `python3`.
+pub fn python() -> String {
+    std::env::var("BUILDGATE_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// [`python`], if it can `import docker` (docker-py).
+pub fn docker_py() -> Option<String> {
+    let python = python();
+    let has_docker_py = Command::new(&python)
+        .args(["-c", "import docker"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if has_docker_py {
+        Some(python)
+    } else {
+        skip_or_fail(&format!("{python} cannot import docker (docker-py)"))
     }
 }
 
