@@ -42,6 +42,7 @@
 #[macro_use]
 mod common;
 
+use common::ustar::Tar;
 use common::{Cli, Daemon, Docker, Gateway, http, in_ci, new_cli, old_cli, unique};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -631,55 +632,13 @@ fn tag() -> String {
 
 // ------------------------------------------------------------------------ tar and compression
 
-/// A minimal USTAR writer: regular files and directories, names up to 100 bytes.
-#[derive(Default)]
-struct Tar {
-    buf: Vec<u8>,
-}
-
-impl Tar {
-    fn header(&mut self, name: &str, typeflag: u8, mode: u32, size: usize) {
-        assert!(
-            name.len() <= 100,
-            "tar name too long for this writer: {name}"
-        );
-        let mut h = [0u8; 512];
-        h[..name.len()].copy_from_slice(name.as_bytes());
-        let octal = |h: &mut [u8; 512], off: usize, len: usize, v: u64| {
-            let s = format!("{v:0w$o}\0", w = len - 1);
-            h[off..off + len].copy_from_slice(s.as_bytes());
-        };
-        octal(&mut h, 100, 8, mode as u64);
-        octal(&mut h, 108, 8, 0);
-        octal(&mut h, 116, 8, 0);
-        octal(&mut h, 124, 12, size as u64);
-        octal(&mut h, 136, 12, 1_700_000_000);
-        h[148..156].copy_from_slice(b"        ");
-        h[156] = typeflag;
-        h[257..263].copy_from_slice(b"ustar\0");
-        h[263..265].copy_from_slice(b"00");
-        let sum: u32 = h.iter().map(|&b| b as u32).sum();
-        let s = format!("{sum:06o}\0 ");
-        h[148..156].copy_from_slice(s.as_bytes());
-        self.buf.extend_from_slice(&h);
-    }
-
-    fn file(&mut self, name: &str, data: &[u8]) {
-        self.header(name, b'0', 0o644, data.len());
-        self.buf.extend_from_slice(data);
-        let pad = (512 - data.len() % 512) % 512;
-        self.buf.extend(std::iter::repeat_n(0u8, pad));
-    }
-
-    fn dir(&mut self, name: &str) {
-        self.header(name, b'5', 0o755, 0);
-    }
-
-    /// Add `dir`'s contents (sorted) with names starting `prefix` (`""` or `"./"`; with
-    /// `"./"` the root itself comes first as `./`, like `tar -C dir -cf - ./`).
-    fn add_dir(&mut self, dir: &Path, prefix: &str) {
+/// `dir`'s contents as a tar (sorted, names starting `prefix`: `""` or `"./"`; with
+/// `"./"` the root itself comes first as `./`, like `tar -C dir -cf - ./`), then the
+/// end of the archive.
+fn tar_dir(dir: &Path, prefix: &str) -> Vec<u8> {
+    fn add(mut tar: Tar, dir: &Path, prefix: &str) -> Tar {
         if !prefix.is_empty() {
-            self.dir(prefix);
+            tar = tar.dir(prefix);
         }
         let mut entries: Vec<_> = fs::read_dir(dir)
             .unwrap()
@@ -688,18 +647,15 @@ impl Tar {
         entries.sort();
         for p in entries {
             let name = format!("{prefix}{}", p.file_name().unwrap().to_str().unwrap());
-            if p.is_dir() {
-                self.add_dir(&p, &format!("{name}/"));
+            tar = if p.is_dir() {
+                add(tar, &p, &format!("{name}/"))
             } else {
-                self.file(&name, &fs::read(&p).unwrap());
-            }
+                tar.file(&name, &fs::read(&p).unwrap())
+            };
         }
+        tar
     }
-
-    fn finish(mut self) -> Vec<u8> {
-        self.buf.extend_from_slice(&[0u8; 1024]);
-        self.buf
-    }
+    add(Tar::new(), dir, prefix).end().bytes()
 }
 
 /// Compress with the crate's own async-compression encoders.
@@ -914,9 +870,7 @@ fn cli_dockerfile_in_a_subdirectory() {
 #[test]
 fn raw_dot_slash_prefixed_context_with_dockerfile_in_a_subdirectory() {
     let h = or_skip!(Harness::start());
-    let mut tar = Tar::default();
-    tar.add_dir(&fixture("subdir"), "./");
-    let ours = tar.finish();
+    let ours = tar_dir(&fixture("subdir"), "./");
     assert!(ours.starts_with(b"./\0"), "the first entry must be ./");
     // And GNU tar's own `tar -C dir -cf - ./`, in its default (gnu) and posix formats.
     let gnu_tar = |format: &str| -> Vec<u8> {
@@ -1011,9 +965,7 @@ fn cli28_dockerfile_from_stdin() {
 fn raw_compressed_contexts_gzip_bzip2_xz_zstd() {
     let h = or_skip!(Harness::start());
     let ctx = compressed_context();
-    let mut tar = Tar::default();
-    tar.add_dir(ctx.path(), "");
-    let plain = tar.finish();
+    let plain = tar_dir(ctx.path(), "");
     for kind in ["gzip", "bzip2", "xz", "zstd"] {
         if kind == "zstd" && direct_mode() {
             // dockerd 20.10 does not read zstd contexts (it answers "unexpected EOF");

@@ -12,14 +12,14 @@
 mod common;
 mod support_faults;
 
-use common::{Daemon, Gateway, IMAGE, clis, http};
+use common::{Daemon, Gateway, IMAGE, clis, http, ustar};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::thread;
 use std::time::{Duration, Instant};
 use support_faults::{
     Body, BuildOutput, BuildRequest, FROM, FaultDaemon, assert_built, assert_refused, fd_list,
-    gateway, settle_fds, tar,
+    gateway, settle_fds,
 };
 
 #[track_caller]
@@ -56,9 +56,9 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
     // have rewritten) the Dockerfile long before the client dies.
     let payload = vec![0x5au8; 16 << 20];
     let df = format!("{FROM}RUN echo built-from-a-broken-upload\n");
-    let file = tar::file("payload", &payload);
-    let context = tar::context(&df, std::slice::from_ref(&file));
-    let dockerfile_entry = tar::file("Dockerfile", df.as_bytes()).len();
+    let file = ustar::file("payload", &payload);
+    let context = ustar::context(&df, std::slice::from_ref(&file));
+    let dockerfile_entry = ustar::file("Dockerfile", df.as_bytes()).len();
     let entries_end = dockerfile_entry + file.len();
 
     // Positive control, through another gateway: the whole context builds, and its
@@ -203,7 +203,7 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
     );
     eprintln!("gateway fds: {baseline} before, {after} after the broken uploads");
     // And the gateway still builds.
-    let r = BuildRequest::new("", Body::Bytes(tar::context(&df, &[]))).send(&gw.sock);
+    let r = BuildRequest::new("", Body::Bytes(ustar::context(&df, &[]))).send(&gw.sock);
     let id = assert_built(&r, "a build after the broken uploads");
     assert_owned(&d, &gw, &id);
 
@@ -222,7 +222,7 @@ fn client_gone_mid_build_cancels_it_and_frees_its_build_slot() {
     let d = Daemon::new(&daemon);
     let (gw, _cleanup) = gateway(&daemon, &["--max-builds", "2"]);
     let long =
-        |n: usize| tar::context(&format!("{FROM}RUN echo long-{n}-started; sleep 30\n"), &[]);
+        |n: usize| ustar::context(&format!("{FROM}RUN echo long-{n}-started; sleep 30\n"), &[]);
     let running = |d: &Daemon| {
         d.containers_with_label(&format!("owner={}", gw.owner))
             .into_iter()
@@ -265,7 +265,7 @@ fn client_gone_mid_build_cancels_it_and_frees_its_build_slot() {
         .map(|n| {
             BuildRequest::new(
                 "",
-                Body::Bytes(tar::context(&format!("{FROM}RUN echo again-{n}\n"), &[])),
+                Body::Bytes(ustar::context(&format!("{FROM}RUN echo again-{n}\n"), &[])),
             )
             .start(&gw.sock)
         })
@@ -321,7 +321,7 @@ fn daemon_stopped_and_restarted_while_the_gateway_runs() {
         // the trap ends the step at once when the daemon stops its container.)
         let inflight = BuildRequest::new(
             "nocache=1",
-            Body::Bytes(tar::context(
+            Body::Bytes(ustar::context(
                 &format!("{FROM}RUN trap 'exit 3' TERM; echo step-started; sleep 60 & wait\n"),
                 &[],
             )),
@@ -370,7 +370,7 @@ fn daemon_stopped_and_restarted_while_the_gateway_runs() {
         assert_json_error(&r, 502, "cannot reach the Docker daemon");
         let r = BuildRequest::new(
             "",
-            Body::Bytes(tar::context(&format!("{FROM}RUN true\n"), &[])),
+            Body::Bytes(ustar::context(&format!("{FROM}RUN true\n"), &[])),
         )
         .send(&gw.sock);
         assert_json_error(r.response(), 502, "cannot reach the Docker daemon");
@@ -408,7 +408,7 @@ fn daemon_stopped_and_restarted_while_the_gateway_runs() {
         }
         let r = BuildRequest::new(
             "",
-            Body::Bytes(tar::context(&format!("{FROM}RUN true\n"), &[])),
+            Body::Bytes(ustar::context(&format!("{FROM}RUN true\n"), &[])),
         )
         .send(&gw.sock);
         let id = assert_built(&r, &format!("a build after the restart ({outage:?})"));
@@ -428,9 +428,9 @@ fn slow_clients_do_not_delay_others() {
     // Three builds trickling their contexts over ~12 s each, and one that sends half
     // its context and then stalls until the end of the test.
     let trickle_for = Duration::from_secs(12);
-    let context = tar::context(
+    let context = ustar::context(
         &format!("{FROM}RUN true\n"),
-        &[tar::file("payload", &vec![b't'; 256 * 1024])],
+        &[ustar::file("payload", &vec![b't'; 256 * 1024])],
     );
     let pieces = 48;
     let tricklers: Vec<_> = (0..3)
@@ -491,7 +491,7 @@ fn slow_clients_do_not_delay_others() {
     }
     let fast = BuildRequest::new(
         "",
-        Body::Bytes(tar::context(&format!("{FROM}LABEL fast=yes\n"), &[])),
+        Body::Bytes(ustar::context(&format!("{FROM}LABEL fast=yes\n"), &[])),
     )
     .send(&gw.sock);
     let id = assert_built(&fast, "the fast build");
@@ -554,7 +554,7 @@ fn frozen_daemon_gets_504_after_the_response_timeout() {
         let build = timed(Box::new(move || {
             let r = BuildRequest::new(
                 "",
-                Body::Bytes(tar::context(&format!("{FROM}LABEL frozen=1\n"), &[])),
+                Body::Bytes(ustar::context(&format!("{FROM}LABEL frozen=1\n"), &[])),
             )
             .send(&sock);
             r.response.expect("a response to the build")

@@ -12,13 +12,13 @@
 mod common;
 mod support_faults;
 
-use common::{Daemon, Gateway, http};
+use common::{Daemon, Gateway, http, ustar};
 use std::io::Write;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 use support_faults::{
-    Body, BuildOutput, BuildRequest, FROM, OwnedCleanup, Rng, fd_list, settle_fds, status_kb, tar,
+    Body, BuildOutput, BuildRequest, FROM, OwnedCleanup, Rng, fd_list, settle_fds, status_kb,
 };
 
 const BUILDS: usize = 20;
@@ -54,12 +54,12 @@ fn twenty_64mib_builds_and_200_pings_at_once() {
     let builds: Vec<_> = (0..BUILDS)
         .map(|i| {
             let data = data.clone();
-            let mut head = tar::file(
+            let mut head = ustar::file(
                 "Dockerfile",
                 format!("{FROM}LABEL load.build=\"{i}\"\n").as_bytes(),
             );
-            head.extend(tar::header(b"random.bin", b'0', data.len() as u64, 0o644));
-            let tail = tar::end(); // 64 MiB is block-aligned: no padding
+            head.extend(ustar::header("random.bin", b'0', data.len() as u64));
+            let tail = ustar::END; // 64 MiB is block-aligned: no padding
             let len = (head.len() + data.len() + tail.len()) as u64;
             BuildRequest::new(
                 "",

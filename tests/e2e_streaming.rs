@@ -12,7 +12,7 @@
 #[macro_use]
 mod common;
 
-use common::{Daemon, Gateway, http};
+use common::{Daemon, Gateway, http, ustar};
 use std::collections::HashSet;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
@@ -42,27 +42,6 @@ fn status_field(pid: u32, field: &str) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
     kb * 1024
-}
-
-fn header(name: &str, size: u64) -> [u8; 512] {
-    let mut b = [0u8; 512];
-    b[..name.len()].copy_from_slice(name.as_bytes());
-    let oct = |f: &mut [u8], v: u64| {
-        let s = format!("{v:0w$o}\0", w = f.len() - 1);
-        f.copy_from_slice(s.as_bytes());
-    };
-    oct(&mut b[100..108], 0o644);
-    oct(&mut b[108..116], 0);
-    oct(&mut b[116..124], 0);
-    oct(&mut b[124..136], size);
-    oct(&mut b[136..148], 1_700_000_000);
-    b[156] = b'0';
-    b[257..263].copy_from_slice(b"ustar\0");
-    b[263..265].copy_from_slice(b"00");
-    b[148..156].copy_from_slice(b"        ");
-    let sum: u32 = b.iter().map(|&c| c as u32).sum();
-    b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    b
 }
 
 /// 1 MiB of xorshift output: incompressible enough that nothing can shortcut it.
@@ -166,7 +145,7 @@ fn two_gib_context_streams_through_in_bounded_memory() {
     let upload = (|| -> std::io::Result<()> {
         s.write_all(head.as_bytes())?;
         for i in 0..FILES {
-            s.write_all(&header(&format!("big{i}.bin"), file_size))?;
+            s.write_all(&ustar::header(&format!("big{i}.bin"), b'0', file_size))?;
             sent += 512;
             let mut left = file_size;
             while left > 0 {
@@ -176,11 +155,11 @@ fn two_gib_context_streams_through_in_bounded_memory() {
                 sent += n as u64;
             }
         }
-        s.write_all(&header("Dockerfile", dockerfile.len() as u64))?;
+        s.write_all(&ustar::header("Dockerfile", b'0', dockerfile.len() as u64))?;
         let mut data = dockerfile.to_vec();
         data.resize(512, 0);
         s.write_all(&data)?;
-        s.write_all(&[0u8; 1024])?;
+        s.write_all(&ustar::END)?;
         sent += 512 + 512 + 1024;
         Ok(())
     })();

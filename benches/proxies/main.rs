@@ -7,13 +7,16 @@
 //!
 //! Layout: [`workloads`] makes and caches the workloads, [`sink`] is the fake daemon,
 //! [`client`] the one client every peer gets, [`peers`] starts and stops the
-//! processes, [`report`] prints the table. Configuration is by environment variable;
-//! see `scripts/bench.sh` for the list.
+//! processes, [`report`] prints the table; the tar headers come from the tests' raw
+//! writer, [`ustar`]. Configuration is by environment variable; see `scripts/bench.sh`
+//! for the list.
 
 mod client;
 mod peers;
 mod report;
 mod sink;
+#[path = "../../tests/common/ustar.rs"]
+mod ustar;
 mod workloads;
 
 use std::io::{self, Read};

@@ -18,6 +18,7 @@
 //! - [`Daemon`] and [`Cleanup`] (`daemon.rs`) inspect the daemon directly and remove
 //!   what a test made, found by a per-test label or by name, so tests can run in
 //!   parallel against one daemon.
+//! - [`ustar`] writes tar archives byte by byte (the benchmarks include it too).
 //! - [`oracle`] builds and talks to the Go oracles in `tests/go/`.
 //!
 //! Everything here is blocking std code: tests are plain `#[test]` functions.
@@ -28,6 +29,7 @@ mod daemon;
 mod gateway;
 pub mod http;
 pub mod oracle;
+pub mod ustar;
 
 // Each test binary uses a part of these.
 #[allow(unused_imports)]

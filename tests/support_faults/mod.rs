@@ -2,8 +2,6 @@
 //! `e2e_faults.rs`, `e2e_load.rs`). They sit on top of `tests/common` (the gateway
 //! process, the daemon's view, the raw HTTP client) and add:
 //!
-//! - [`tar`]: a tiny tar writer for hand-made contexts (USTAR entries, PAX record sets,
-//!   GNU long names), so a test controls every header byte it sends;
 //! - [`gzip_bomb`]: a multi-member gzip whose decompressed size is ~1000× its own;
 //! - [`BuildRequest`]: a raw `POST /build` whose body is written by a separate thread
 //!   (paced, cut off, or streamed from a generator) while the caller reads the response,
@@ -26,108 +24,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::common::{self, Daemon, Gateway, http};
+use crate::common::{self, Daemon, Gateway, http, ustar};
 
 /// The base image every build starts from.
 pub const FROM: &str = "FROM buildgate-test/busybox:latest\n";
-
-// ------------------------------------------------------------------------ tar
-
-/// A minimal tar writer: enough to build contexts byte by byte.
-pub mod tar {
-    /// One 512-byte USTAR header, checksum filled in.
-    pub fn header(name: &[u8], typeflag: u8, size: u64, mode: u32) -> [u8; 512] {
-        assert!(name.len() <= 100, "use a PAX path or a GNU long name");
-        let mut h = [0u8; 512];
-        h[..name.len()].copy_from_slice(name);
-        octal(&mut h[100..108], mode as u64);
-        octal(&mut h[108..116], 0);
-        octal(&mut h[116..124], 0);
-        octal(&mut h[124..136], size);
-        octal(&mut h[136..148], 1_700_000_000);
-        h[156] = typeflag;
-        h[257..263].copy_from_slice(b"ustar\0");
-        h[263..265].copy_from_slice(b"00");
-        h[148..156].copy_from_slice(b"        ");
-        let sum: u32 = h.iter().map(|&b| b as u32).sum();
-        let cks = format!("{sum:06o}\0 ");
-        h[148..156].copy_from_slice(cks.as_bytes());
-        h
-    }
-
-    fn octal(field: &mut [u8], value: u64) {
-        let digits = field.len() - 1;
-        let s = format!("{value:0digits$o}");
-        assert_eq!(s.len(), digits, "{value} does not fit");
-        field[..digits].copy_from_slice(s.as_bytes());
-        field[digits] = 0;
-    }
-
-    /// Zero bytes that pad `size` bytes of data to a whole block.
-    pub fn padding(size: u64) -> Vec<u8> {
-        vec![0u8; ((512 - size % 512) % 512) as usize]
-    }
-
-    /// A regular file entry: header, data, padding.
-    pub fn file(name: &str, data: &[u8]) -> Vec<u8> {
-        let mut out = header(name.as_bytes(), b'0', data.len() as u64, 0o644).to_vec();
-        out.extend_from_slice(data);
-        out.extend(padding(data.len() as u64));
-        out
-    }
-
-    /// A directory entry.
-    pub fn dir(name: &str) -> Vec<u8> {
-        header(name.as_bytes(), b'5', 0, 0o755).to_vec()
-    }
-
-    /// One PAX record, `"<len> key=value\n"`, the length counting itself.
-    pub fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
-        let rest = key.len() + value.len() + 3; // ' ', '=', '\n'
-        let mut len = rest + 1;
-        while len.to_string().len() + rest != len {
-            len += 1;
-        }
-        let mut rec = format!("{len} {key}=").into_bytes();
-        rec.extend_from_slice(value);
-        rec.push(b'\n');
-        assert_eq!(rec.len(), len);
-        rec
-    }
-
-    /// A PAX extended header (`x`) carrying `records`, to apply to the next entry.
-    pub fn pax(records: &[u8]) -> Vec<u8> {
-        let mut out = header(b"PaxHeaders/next", b'x', records.len() as u64, 0o644).to_vec();
-        out.extend_from_slice(records);
-        out.extend(padding(records.len() as u64));
-        out
-    }
-
-    /// A GNU long name (`L`) meta entry naming the next entry.
-    pub fn gnu_long_name(name: &[u8]) -> Vec<u8> {
-        let mut body = name.to_vec();
-        body.push(0);
-        let mut out = header(b"././@LongLink", b'L', body.len() as u64, 0o644).to_vec();
-        out.extend_from_slice(&body);
-        out.extend(padding(body.len() as u64));
-        out
-    }
-
-    /// Two zero blocks.
-    pub fn end() -> Vec<u8> {
-        vec![0u8; 1024]
-    }
-
-    /// A whole context: a Dockerfile, then `more` entries, then end-of-archive.
-    pub fn context(dockerfile: &str, more: &[Vec<u8>]) -> Vec<u8> {
-        let mut out = file("Dockerfile", dockerfile.as_bytes());
-        for e in more {
-            out.extend_from_slice(e);
-        }
-        out.extend(end());
-        out
-    }
-}
 
 /// A gzip stream (many members, as Go and the gateway both read them) that decompresses
 /// to a tar of one `mib` MiB file of zeros plus a Dockerfile: about 1 KiB per MiB.
@@ -139,14 +39,14 @@ pub fn gzip_bomb(mib: u64) -> Vec<u8> {
         e.write_all(data).unwrap();
         e.finish().unwrap()
     };
-    let mut head = tar::file("Dockerfile", format!("{FROM}RUN true\n").as_bytes());
-    head.extend(tar::header(b"zeros", b'0', mib << 20, 0o644));
+    let mut head = ustar::file("Dockerfile", format!("{FROM}RUN true\n").as_bytes());
+    head.extend(ustar::header("zeros", b'0', mib << 20));
     let mut out = gz(&head);
     let member = gz(&vec![0u8; 1 << 20]);
     for _ in 0..mib {
         out.extend_from_slice(&member);
     }
-    out.extend(gz(&tar::end()));
+    out.extend(gz(&ustar::END));
     out
 }
 
