@@ -18,7 +18,9 @@
 //! - [`Daemon`] and [`Cleanup`] (`daemon.rs`) inspect the daemon directly and remove
 //!   what a test made, found by a per-test label or by name, so tests can run in
 //!   parallel against one daemon.
-//! - [`ustar`] writes tar archives byte by byte (the benchmarks include it too).
+//! - [`ustar`] writes tar archives byte by byte (the benchmarks include it too);
+//!   [`tar_contract`] reads them checking the tar reader's calling contract (the fuzz
+//!   targets include it too).
 //! - [`oracle`] builds and talks to the Go oracles in `tests/go/`.
 //!
 //! Everything here is blocking std code: tests are plain `#[test]` functions.
@@ -29,6 +31,7 @@ mod daemon;
 mod gateway;
 pub mod http;
 pub mod oracle;
+pub mod tar_contract;
 pub mod ustar;
 
 // Each test binary uses a part of these.
