@@ -28,8 +28,8 @@
 mod common;
 
 use common::ustar::{Header, Magic, Tar};
-use common::{Daemon, Gateway, IMAGE, clis, http, old_cli};
-use std::collections::{BTreeMap, HashSet};
+use common::{Daemon, Gateway, IMAGE, clis, http, labels, old_cli};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener};
 use std::os::unix::net::UnixStream;
@@ -227,26 +227,15 @@ fn outcome(r: std::io::Result<http::Response>) -> Outcome {
 
 #[derive(Default, Debug, Clone)]
 struct Snap {
-    containers: HashSet<String>,
-    images: HashSet<String>,
-}
-
-fn ids(d: &Daemon, path: &str) -> HashSet<String> {
-    let r = http::get(&d.sock, path).expect("list on the daemon");
-    assert_eq!(r.status, 200, "{path}: {}", r.text());
-    r.json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|v| v["Id"].as_str().map(str::to_string))
-        .collect()
+    containers: BTreeSet<String>,
+    images: BTreeSet<String>,
 }
 
 /// `docker ps -aq --no-trunc` and `docker images -aq --no-trunc`, over the API.
 fn snap(d: &Daemon) -> Snap {
     Snap {
-        containers: ids(d, "/containers/json?all=1"),
-        images: ids(d, "/images/json?all=1"),
+        containers: d.ids("/containers/json?all=1"),
+        images: d.ids("/images/json?all=1"),
     }
 }
 
@@ -284,14 +273,9 @@ impl New {
     }
 }
 
-fn labels(v: Option<serde_json::Value>) -> BTreeMap<String, String> {
-    v.and_then(|v| v["Config"]["Labels"].as_object().cloned())
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The labels of an object, or none if it is gone already.
+fn labels_of(inspect: Option<serde_json::Value>) -> BTreeMap<String, String> {
+    inspect.as_ref().map(labels).unwrap_or_default()
 }
 
 /// Other processes may use the same daemon (another test binary, another worktree):
@@ -309,13 +293,13 @@ fn foreign(l: &BTreeMap<String, String>) -> bool {
 fn diff(d: &Daemon, before: &Snap, after: &Snap) -> New {
     let mut new = New::default();
     for id in after.containers.difference(&before.containers) {
-        let l = labels(d.inspect_container(id));
+        let l = labels_of(d.inspect_container(id));
         if !foreign(&l) {
             new.containers.push((id.clone(), l));
         }
     }
     for id in after.images.difference(&before.images) {
-        let l = labels(d.inspect_image(id));
+        let l = labels_of(d.inspect_image(id));
         if !foreign(&l) {
             new.images.push((id.clone(), l));
         }
@@ -327,21 +311,7 @@ fn remove(d: &Daemon, new: &New) {
     for (id, _) in &new.containers {
         d.remove_container(id);
     }
-    // Children before parents; a few passes settle any order.
-    for _ in 0..4 {
-        let left: Vec<&String> = new
-            .images
-            .iter()
-            .map(|(id, _)| id)
-            .filter(|id| d.inspect_image(id).is_some())
-            .collect();
-        if left.is_empty() {
-            break;
-        }
-        for id in left {
-            d.remove_image(id);
-        }
-    }
+    d.remove_images(new.images.iter().map(|(id, _)| id));
 }
 
 /// Wait until the daemon stops changing (an aborted upload may still be settling).
@@ -441,7 +411,7 @@ fn send_and_watch(env: &Env, sock: &Path, raw: &[u8]) -> Run {
     let after = settle(d);
     let new = diff(d, &before, &after);
     let picked = match &outcome {
-        Outcome::Built(id) => labels(d.inspect_image(id)).get("picked").cloned(),
+        Outcome::Built(id) => labels_of(d.inspect_image(id)).get("picked").cloned(),
         _ => None,
     };
     Run {

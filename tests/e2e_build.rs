@@ -43,7 +43,7 @@
 mod common;
 
 use common::ustar::Tar;
-use common::{Cli, Daemon, Docker, Gateway, http, in_ci, new_cli, old_cli, unique};
+use common::{Cli, Daemon, Docker, Gateway, Rng, http, in_ci, labels, new_cli, old_cli, unique};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -153,18 +153,10 @@ impl Harness {
 
     /// Containers and images the daemon has now.
     fn snapshot(&self) -> (BTreeSet<String>, BTreeSet<String>) {
-        let ids = |path: &str| -> BTreeSet<String> {
-            let r = http::get(&self.daemon.sock, path)
-                .unwrap_or_else(|e| panic!("GET {path} on the daemon: {e}"));
-            assert_eq!(r.status, 200, "GET {path} on the daemon: {}", r.text());
-            r.json()
-                .as_array()
-                .expect("a JSON array")
-                .iter()
-                .map(|o| o["Id"].as_str().expect("an Id").to_string())
-                .collect()
-        };
-        (ids("/containers/json?all=1"), ids("/images/json?all=1"))
+        (
+            self.daemon.ids("/containers/json?all=1"),
+            self.daemon.ids("/images/json?all=1"),
+        )
     }
 
     /// Run one build (`run` returns its output, or why it failed), find everything it
@@ -316,17 +308,6 @@ fn ids_after(output: &str, marker: &str) -> Vec<String> {
 
 fn hex_of(id: &str) -> &str {
     id.strip_prefix("sha256:").unwrap_or(id)
-}
-
-fn labels(v: &Value) -> BTreeMap<String, String> {
-    v["Config"]["Labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 impl Built {
@@ -609,17 +590,7 @@ impl Drop for Built {
         for c in containers {
             self.daemon.remove_container(c);
         }
-        // Children before parents: retry until nothing more goes.
-        let mut left: Vec<&String> = images;
-        for _ in 0..8 {
-            if left.is_empty() {
-                break;
-            }
-            for i in &left {
-                self.daemon.remove_image(i);
-            }
-            left.retain(|i| self.daemon.inspect_image(i).is_some());
-        }
+        let left = self.daemon.remove_images(images);
         if !left.is_empty() {
             eprintln!("{}: could not remove images {left:?}", self.what);
         }
@@ -681,16 +652,13 @@ fn compress(kind: &str, data: &[u8]) -> Vec<u8> {
     })
 }
 
-/// 3 MiB of deterministic noise (xorshift), so a context spans many reads and chunks.
+/// 3 MiB of deterministic hex noise, so a context spans many reads and chunks (and
+/// still compresses).
 fn big_bin() -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..3 * 1024 * 1024)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            b"0123456789abcdef"[((x >> 24) & 15) as usize]
-        })
+    let mut out = vec![0u8; 3 * 1024 * 1024];
+    Rng::new(0x9E37_79B9_7F4A_7C15).fill(&mut out);
+    out.iter()
+        .map(|b| b"0123456789abcdef"[usize::from(b & 15)])
         .collect()
 }
 

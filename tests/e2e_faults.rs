@@ -3,34 +3,21 @@
 //! restarted, a client uploads at a trickle, the daemon stops answering altogether.
 //!
 //! Tests that stop, restart or freeze their daemon use a second private dockerd
-//! ([`support_faults::FaultDaemon`], `scripts/dockerd.sh` with its own
+//! ([`common::FaultDaemon`], `scripts/dockerd.sh` with its own
 //! `BUILDGATE_TEST_DIR`), never the shared one other test binaries use. The others run
 //! against the shared test daemon. Without a daemon these tests skip when run by hand;
 //! under `CI=true` they fail, including when the second daemon cannot start.
 
 #[macro_use]
 mod common;
-mod support_faults;
 
-use common::{Daemon, Gateway, IMAGE, clis, http, ustar};
+use common::build::{Body, BuildOutput, BuildRequest, FROM, assert_built, assert_refused};
+use common::ustar;
+use common::{Daemon, FaultDaemon, Gateway, IMAGE, assert_owned, clis, http, wait_for};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::thread;
 use std::time::{Duration, Instant};
-use support_faults::{
-    Body, BuildOutput, BuildRequest, FROM, FaultDaemon, assert_built, assert_refused, fd_list,
-    gateway, settle_fds,
-};
-
-#[track_caller]
-fn assert_owned(daemon: &Daemon, gw: &Gateway, image: &str) {
-    let labels = daemon.image_labels(image);
-    assert_eq!(
-        labels.get("owner").map(String::as_str),
-        Some(gw.owner.as_str()),
-        "image {image} labels: {labels:?}"
-    );
-}
 
 /// One request on an open keep-alive connection.
 fn keepalive_get(s: &mut UnixStream, path: &str) -> std::io::Result<http::Response> {
@@ -50,7 +37,7 @@ fn assert_json_error(r: &http::Response, status: u16, needle: &str) {
 fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &[]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &[]);
 
     // 16 MiB of payload after the Dockerfile: the gateway has seen (and could already
     // have rewritten) the Dockerfile long before the client dies.
@@ -64,11 +51,11 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
     // Positive control, through another gateway: the whole context builds, and its
     // image is found by the owner label, so "nothing owned" below can see a build.
     {
-        let (control, _c) = gateway(&daemon, &[]);
+        let (control, _c) = Gateway::start_cleaned(&daemon, &[]);
         let r = BuildRequest::new("", Body::Bytes(context.clone())).send(&control.sock);
         let id = assert_built(&r, "the full context");
-        assert_owned(&d, &control, &id);
-        let (_, images) = support_faults::owned_objects(&d, &control.owner);
+        assert_owned(&d, &control.owner, &id);
+        let (_, images) = d.owned(&control.owner);
         assert!(images.contains(&id), "{images:?} lacks {id}");
     }
 
@@ -183,29 +170,29 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
                 Err(e) => assert!(!half_close, "{what}: no answer: {e}"),
             }
             thread::sleep(Duration::from_millis(500));
-            let (containers, images) = support_faults::owned_objects(&d, &gw.owner);
+            let (containers, images) = d.owned(&gw.owner);
             if !containers.is_empty() || !images.is_empty() {
                 built.push(format!(
                     "{what}: the daemon built from a broken upload: containers {containers:?}, images {images:?}"
                 ));
-                support_faults::remove_owned(&d, &gw.owner);
+                d.remove_owned(&gw.owner);
             }
         }
     }
 
     // Nothing leaked: no client or daemon connection, no pipe, no temp file left open.
-    let after = settle_fds(&gw, baseline);
+    let after = gw.settle_fds(baseline);
     assert!(
         after <= baseline,
         "gateway fds: {baseline} before, {after} after 16 broken uploads: {:?}\n{}",
-        fd_list(&gw),
+        gw.fd_list(),
         gw.log_banner()
     );
     eprintln!("gateway fds: {baseline} before, {after} after the broken uploads");
     // And the gateway still builds.
     let r = BuildRequest::new("", Body::Bytes(ustar::context(&df, &[]))).send(&gw.sock);
     let id = assert_built(&r, "a build after the broken uploads");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
 
     assert!(
         built.is_empty(),
@@ -220,18 +207,10 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
 fn client_gone_mid_build_cancels_it_and_frees_its_build_slot() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &["--max-builds", "2"]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &["--max-builds", "2"]);
     let long =
         |n: usize| ustar::context(&format!("{FROM}RUN echo long-{n}-started; sleep 30\n"), &[]);
-    let running = |d: &Daemon| {
-        d.containers_with_label(&format!("owner={}", gw.owner))
-            .into_iter()
-            .filter(|id| {
-                d.inspect_container(id)
-                    .is_some_and(|c| c["State"]["Running"] == true)
-            })
-            .count()
-    };
+    let running = |d: &Daemon| d.running_with_label(&format!("owner={}", gw.owner)).len();
 
     // Two builds fill the gateway; their RUN steps are running on the daemon.
     let builds: Vec<_> = (0..2)
@@ -256,7 +235,7 @@ fn client_gone_mid_build_cancels_it_and_frees_its_build_slot() {
     for b in builds {
         b.abandon();
     }
-    let cancelled = common::wait_for(Duration::from_secs(15), || (running(&d) == 0).then_some(()));
+    let cancelled = wait_for(Duration::from_secs(15), || (running(&d) == 0).then_some(()));
     let took = gone.elapsed();
     eprintln!("abandoned builds' containers stopped running after {took:?}");
 
@@ -280,7 +259,7 @@ fn client_gone_mid_build_cancels_it_and_frees_its_build_slot() {
             resp.text()
         );
         let id = assert_built(r, "a build after the clients left");
-        assert_owned(&d, &gw, &id);
+        assert_owned(&d, &gw.owner, &id);
     }
     assert!(
         cancelled.is_some(),
@@ -412,7 +391,7 @@ fn daemon_stopped_and_restarted_while_the_gateway_runs() {
         )
         .send(&gw.sock);
         let id = assert_built(&r, &format!("a build after the restart ({outage:?})"));
-        assert_owned(d, &gw, &id);
+        assert_owned(d, &gw.owner, &id);
     }
 }
 
@@ -422,7 +401,7 @@ fn daemon_stopped_and_restarted_while_the_gateway_runs() {
 fn slow_clients_do_not_delay_others() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &[]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &[]);
     let cli = clis().into_iter().next();
 
     // Three builds trickling their contexts over ~12 s each, and one that sends half
@@ -495,7 +474,7 @@ fn slow_clients_do_not_delay_others() {
     )
     .send(&gw.sock);
     let id = assert_built(&fast, "the fast build");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
     let done_at = started.elapsed();
     eprintln!("slowest ping {slowest_ping:?}; pings, version and a build done {done_at:?} in");
     assert!(
@@ -518,11 +497,11 @@ fn slow_clients_do_not_delay_others() {
             r.elapsed
         );
         let id = assert_built(&r, &format!("trickling build {i}"));
-        assert_owned(&d, &gw, &id);
+        assert_owned(&d, &gw.owner, &id);
     }
     release.send(()).unwrap();
     let id = assert_built(&stalled.finish(), "the stalled build, resumed");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
 }
 
 // ------------------------------------------------------------------------ silent daemon
@@ -592,11 +571,11 @@ fn frozen_daemon_gets_504_after_the_response_timeout() {
         // What the gateway gave up on, it lets go of, though the daemon never answers:
         // otherwise a wedged daemon costs the gateway an fd per request until it runs
         // out. (The kept-alive client's own connection is part of the baseline.)
-        let after = settle_fds(&gw, baseline);
+        let after = gw.settle_fds(baseline);
         eprintln!(
             "gateway fds while frozen: {baseline} before, {after} after 11 timed-out requests"
         );
-        frozen_fds = Some((after, fd_list(&gw)));
+        frozen_fds = Some((after, gw.fd_list()));
     }
 
     // Thawed: the same kept-alive connection, and new ones, work again.
@@ -616,7 +595,7 @@ fn frozen_daemon_gets_504_after_the_response_timeout() {
 #[test]
 fn streams_longer_than_the_response_timeout_are_never_cut() {
     let daemon = daemon_or_skip!();
-    let (gw, _cleanup) = gateway(&daemon, &["--response-timeout", "3"]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &["--response-timeout", "3"]);
     let cleanup = common::Cleanup::new(&daemon);
 
     // A container that prints a line a second for 6 s, twice the timeout.

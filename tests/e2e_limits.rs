@@ -13,31 +13,18 @@
 
 #[macro_use]
 mod common;
-mod support_faults;
 
+use common::build::{
+    Body, BuildOutput, BuildRequest, BuildResult, FROM, assert_built, assert_refused, gzip_bomb,
+};
 use common::ustar::{self, Header};
-use common::{Daemon, Gateway, http};
+use common::{Daemon, Gateway, assert_nothing_owned, assert_owned, http, status_kb};
 use std::io::{Read, Write};
 use std::thread;
 use std::time::{Duration, Instant};
-use support_faults::{
-    Body, BuildOutput, BuildRequest, FROM, assert_built, assert_nothing_owned, assert_refused,
-    gateway, gzip_bomb,
-};
 
-fn build(gw: &Gateway, query: &str, context: Vec<u8>) -> support_faults::BuildResult {
+fn build(gw: &Gateway, query: &str, context: Vec<u8>) -> BuildResult {
     BuildRequest::new(query, Body::Bytes(context)).send(&gw.sock)
-}
-
-/// Assert the image built by `gw` carries its owner label.
-#[track_caller]
-fn assert_owned(daemon: &Daemon, gw: &Gateway, image: &str) {
-    let labels = daemon.image_labels(image);
-    assert_eq!(
-        labels.get("owner").map(String::as_str),
-        Some(gw.owner.as_str()),
-        "image {image} labels: {labels:?}"
-    );
 }
 
 /// A Dockerfile of exactly `size` bytes: a `FROM`, a `RUN`, then comment lines.
@@ -64,7 +51,7 @@ fn dockerfile_over_max_dockerfile_size_is_refused() {
     let d = Daemon::new(&daemon);
 
     // The default limit, 1M: one byte over is refused, naming the flag.
-    let (gw, _cleanup) = gateway(&daemon, &[]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &[]);
     let r = build(
         &gw,
         "",
@@ -78,7 +65,7 @@ fn dockerfile_over_max_dockerfile_size_is_refused() {
     assert_nothing_owned(&d, &gw.owner, "Dockerfile over the default 1M");
 
     // A lowered limit: over it refused, under it built (so the flag is what decides).
-    let (gw, _cleanup) = gateway(&daemon, &["--max-dockerfile-size", "4K"]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &["--max-dockerfile-size", "4K"]);
     let r = build(&gw, "", ustar::context(&dockerfile_of_size(4097), &[]));
     assert_refused(r.response(), 400, &["--max-dockerfile-size", "4096"]);
     assert_nothing_owned(&d, &gw.owner, "Dockerfile over --max-dockerfile-size 4K");
@@ -94,7 +81,7 @@ fn dockerfile_over_max_dockerfile_size_is_refused() {
 
     let r = build(&gw, "", ustar::context(&dockerfile_of_size(4096), &[]));
     let id = assert_built(&r, "Dockerfile at exactly the 4K limit");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
 }
 
 // ------------------------------------------------------------------------ PAX, long names, paths
@@ -103,7 +90,7 @@ fn dockerfile_over_max_dockerfile_size_is_refused() {
 fn pax_records_and_gnu_long_names_over_max_pax_size_are_refused() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &[]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &[]);
     let df = format!("{FROM}RUN true\n");
 
     // A PAX record set of ~70 KiB (a harmless `comment` record Go ignores), over 64K.
@@ -133,10 +120,10 @@ fn pax_records_and_gnu_long_names_over_max_pax_size_are_refused() {
     let ok = [ustar::pax(b'x', &records), ustar::file("f", b"data")].concat();
     let r = build(&gw, "", ustar::context(&df, std::slice::from_ref(&ok)));
     let id = assert_built(&r, "2 KiB PAX records under the default limit");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
 
     // ...and are refused by a gateway with --max-pax-size 1K, which names its flag.
-    let (small, _c2) = gateway(&daemon, &["--max-pax-size", "1K"]);
+    let (small, _c2) = Gateway::start_cleaned(&daemon, &["--max-pax-size", "1K"]);
     let r = build(&small, "", ustar::context(&df, &[ok]));
     let msg = assert_refused(r.response(), 400, &["1024"]);
     assert_nothing_owned(&d, &small.owner, "PAX records over --max-pax-size 1K");
@@ -153,7 +140,7 @@ fn pax_records_and_gnu_long_names_over_max_pax_size_are_refused() {
 fn paths_over_max_path_length_are_refused() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &[]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &[]);
     let df = format!("{FROM}RUN true\n");
     let path_of = |len: usize| -> Vec<u8> {
         // Components of 99 bytes, so only the total is long.
@@ -201,10 +188,10 @@ fn paths_over_max_path_length_are_refused() {
     .concat();
     let r = build(&gw, "", ustar::context(&df, std::slice::from_ref(&entry)));
     let id = assert_built(&r, "150-byte path under the default limit");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
 
     // ...and is refused with --max-path-length 100, which names its flag.
-    let (small, _c2) = gateway(&daemon, &["--max-path-length", "100"]);
+    let (small, _c2) = Gateway::start_cleaned(&daemon, &["--max-path-length", "100"]);
     let r = build(&small, "", ustar::context(&df, &[entry]));
     let msg = assert_refused(r.response(), 400, &["150", "100"]);
     assert_nothing_owned(&d, &small.owner, "path over --max-path-length 100");
@@ -222,7 +209,7 @@ fn paths_over_max_path_length_are_refused() {
 fn context_over_max_context_size_and_gzip_bomb_get_413() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &["--max-context-size", "4M"]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &["--max-context-size", "4M"]);
     let df = format!("{FROM}RUN true\n");
 
     // A plain tar context of 8 MiB.
@@ -246,7 +233,7 @@ fn context_over_max_context_size_and_gzip_bomb_get_413() {
         took < Duration::from_secs(20),
         "the bomb took {took:?} to refuse"
     );
-    let hwm = support_faults::status_kb(gw.pid(), "VmHWM");
+    let hwm = status_kb(gw.pid(), "VmHWM");
     assert!(
         hwm < 100 * 1024,
         "gateway peak memory {hwm} kB after a 1 GiB gzip bomb"
@@ -256,11 +243,11 @@ fn context_over_max_context_size_and_gzip_bomb_get_413() {
     // Under the limit, plain and gzip, builds.
     let small = ustar::context(&df, &[ustar::file("small", &vec![7u8; 1 << 20])]);
     let id = assert_built(&build(&gw, "", small.clone()), "1 MiB context");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&small).unwrap();
     let id = assert_built(&build(&gw, "", gz.finish().unwrap()), "1 MiB gzip context");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
 }
 
 // ------------------------------------------------------------------------ context entries
@@ -269,7 +256,7 @@ fn context_over_max_context_size_and_gzip_bomb_get_413() {
 fn contexts_over_max_context_entries_are_refused() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &["--max-context-entries", "20"]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &["--max-context-entries", "20"]);
     let df = format!("{FROM}RUN true\n");
     let files = |n: usize| -> Vec<_> {
         (0..n)
@@ -289,7 +276,7 @@ fn contexts_over_max_context_entries_are_refused() {
     // Exactly at the limit: builds.
     let r = build(&gw, "", ustar::context(&df, &files(18)));
     let id = assert_built(&r, "context of exactly 20 entries");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
 
     // Out of range is a start-up error, not a silent default.
     for bad in ["0", "100000001"] {
@@ -309,7 +296,7 @@ fn contexts_over_max_context_entries_are_refused() {
 fn max_builds_answers_429_while_full_and_recovers() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &["--max-builds", "2"]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &["--max-builds", "2"]);
     let slow = |n: usize| ustar::context(&format!("{FROM}RUN echo slow-{n}; sleep 3\n"), &[]);
 
     // Two builds running: both have reached their RUN step.
@@ -340,7 +327,7 @@ fn max_builds_answers_429_while_full_and_recovers() {
     // The two finish normally.
     for (name, run) in [("a", a), ("b", b)] {
         let id = assert_built(&run.finish(), &format!("slow build {name}"));
-        assert_owned(&d, &gw, &id);
+        assert_owned(&d, &gw.owner, &id);
     }
 
     // Refused builds give their permit back: two bad contexts in a row, then a good one.
@@ -350,7 +337,7 @@ fn max_builds_answers_429_while_full_and_recovers() {
     }
     let r = build(&gw, &format!("t={tag}"), slow(4));
     let id = assert_built(&r, "build after the others finished");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
     assert_eq!(d.inspect_image(&tag).unwrap()["Id"], id.as_str());
 
     // And two at once again work (neither holds a leaked permit).
@@ -367,7 +354,7 @@ fn max_builds_answers_429_while_full_and_recovers() {
 fn header_read_timeout_cuts_stalled_heads_but_not_slow_uploads() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &["--header-read-timeout", "2"]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &["--header-read-timeout", "2"]);
 
     // How long until the gateway closes a connection that sent `sent` and then nothing
     // (or trickles `sent` a byte at a time if `trickle`).
@@ -447,7 +434,7 @@ fn header_read_timeout_cuts_stalled_heads_but_not_slow_uploads() {
         r.elapsed
     );
     let id = assert_built(&r, "slow upload");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
     let out = BuildOutput::parse(&r.response().body);
     assert!(out.stream().contains("Successfully built"), "{}", out.raw);
 }

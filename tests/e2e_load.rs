@@ -10,16 +10,13 @@
 
 #[macro_use]
 mod common;
-mod support_faults;
 
-use common::{Daemon, Gateway, http, ustar};
+use common::build::{Body, BuildOutput, BuildRequest, FROM};
+use common::{Gateway, Rng, RssSampler, assert_owned, http, status_kb, ustar};
 use std::io::Write;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
-use support_faults::{
-    Body, BuildOutput, BuildRequest, FROM, OwnedCleanup, Rng, fd_list, settle_fds, status_kb,
-};
 
 const BUILDS: usize = 20;
 const PINGS: usize = 200;
@@ -31,12 +28,8 @@ const MAX_HWM_KB: u64 = 200 * 1024;
 #[test]
 fn twenty_64mib_builds_and_200_pings_at_once() {
     let daemon = daemon_or_skip!();
-    let d = Daemon::new(&daemon);
-    let gw = Gateway::start(&daemon, &[]);
-    let _cleanup = OwnedCleanup {
-        daemon: d.clone(),
-        owner: gw.owner.clone(),
-    };
+    let (gw, cleanup) = Gateway::start_cleaned(&daemon, &[]);
+    let d = &cleanup.daemon;
     for _ in 0..3 {
         assert_eq!(gw.get("/_ping").status, 200);
     }
@@ -82,27 +75,7 @@ fn twenty_64mib_builds_and_200_pings_at_once() {
         .collect();
 
     // Sample the gateway's resident memory while the contexts stream.
-    let pid = gw.pid();
-    let sampler = {
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let s = stop.clone();
-        let h = thread::spawn(move || {
-            let mut peak = 0u64;
-            while !s.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                    && let Some(kb) = status
-                        .lines()
-                        .find_map(|l| l.strip_prefix("VmRSS:"))
-                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                {
-                    peak = peak.max(kb);
-                }
-                thread::sleep(Duration::from_millis(100));
-            }
-            peak
-        });
-        (stop, h)
-    };
+    let sampler = RssSampler::start(gw.pid());
 
     // 200 pings at once, while the builds upload.
     thread::sleep(Duration::from_millis(500));
@@ -150,18 +123,13 @@ fn twenty_64mib_builds_and_200_pings_at_once() {
         ids.push((i, id));
     }
     let all_done = started.elapsed();
-    sampler.0.store(true, std::sync::atomic::Ordering::Relaxed);
-    let peak_rss = sampler.1.join().unwrap();
+    let peak_rss = sampler.stop();
     let hwm = status_kb(gw.pid(), "VmHWM");
 
     // Every image is owned, and is the build it claims to be.
     for (i, id) in &ids {
+        assert_owned(d, &gw.owner, id);
         let labels = d.image_labels(id);
-        assert_eq!(
-            labels.get("owner").map(String::as_str),
-            Some(gw.owner.as_str()),
-            "build {i}'s image {id}: {labels:?}"
-        );
         assert_eq!(
             labels.get("load.build").map(String::as_str),
             Some(i.to_string().as_str()),
@@ -183,10 +151,10 @@ fn twenty_64mib_builds_and_200_pings_at_once() {
     );
 
     // Nothing held open afterwards.
-    let fds_after = settle_fds(&gw, fds_before);
+    let fds_after = gw.settle_fds(fds_before);
     assert!(
         fds_after <= fds_before,
         "gateway fds: {fds_before} before the load, {fds_after} after: {:?}",
-        fd_list(&gw)
+        gw.fd_list()
     );
 }

@@ -9,7 +9,9 @@
 #[macro_use]
 mod common;
 
-use common::{Cleanup, Cli, Daemon, Docker, Gateway, IMAGE, clis, http, unique, wait_for};
+use common::{
+    Cleanup, Cli, Daemon, Docker, Gateway, IMAGE, assert_owned, clis, http, unique, wait_for,
+};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::fs;
@@ -56,10 +58,6 @@ fn show(o: &Output) -> String {
         text(&o.stdout),
         text(&o.stderr)
     )
-}
-
-fn label(daemon: &Daemon, image: &str, key: &str) -> Option<String> {
-    daemon.image_labels(image).get(key).cloned()
 }
 
 /// A build through `host` of a one-step Dockerfile that tries to set its own owner.
@@ -293,10 +291,7 @@ fn container_image_built_through_gateway_serves_a_gitlab_style_job() {
         .timeout(Duration::from_secs(180))
         .run()
         .ok();
-    assert_eq!(
-        label(&daemon, &image, "owner").as_deref(),
-        Some(gw.owner.as_str())
-    );
+    assert_owned(&daemon, &gw.owner, &image);
     let intermediates = daemon.containers_with_label(&format!("owner={}", gw.owner));
     assert!(
         !intermediates.is_empty(),
@@ -378,10 +373,7 @@ fn container_image_built_through_gateway_serves_a_gitlab_style_job() {
         .run()
         .ok();
     assert!(out.stdout.contains("built"), "{out}");
-    assert_eq!(
-        label(&daemon, &tag, "owner").as_deref(),
-        Some(runner_name.as_str())
-    );
+    assert_owned(&daemon, &runner_name, &tag);
     cleanup.label_filter(&format!("owner={runner_name}"));
 
     // 4. Stopping the gateway container removes its socket from the host directory.
@@ -481,8 +473,8 @@ fn buildkite_hooks_run_a_gateway_per_job() {
     let tag = format!("buildgate-test/buildkite-job:{}", unique("bk"));
     cleanup.image(&tag);
     build_spoofing_owner(&cli, &host, &tag);
+    assert_owned(&daemon, &job, &tag);
     let labels = daemon.image_labels(&tag);
-    assert_eq!(labels.get("owner"), Some(&job), "{labels:?}");
     assert!(!labels.contains_key("hijacked"), "{labels:?}");
 
     // pre-exit stops the gateway; its socket, pid file and log are gone.
@@ -579,7 +571,7 @@ fn systemd_unit_verifies_and_its_execstart_serves() {
         wait_socket(&sock, "the unit's ExecStart");
         let tag = format!("buildgate-test/systemd:{}", unique("unit"));
         build_spoofing_owner(&cli, &format!("unix://{}", sock.display()), &tag);
-        let owner = label(&daemon, &tag, "owner");
+        let owner = daemon.image_labels(&tag).get("owner").cloned();
         daemon.remove_image(&tag);
         owner
     });

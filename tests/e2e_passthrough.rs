@@ -653,15 +653,6 @@ fn fifty_clients_at_once() {
     }
 }
 
-/// Wait (up to 15 s) for the gateway's fd count to come back to `baseline`.
-fn settle_fds(gw: &Gateway, baseline: usize) -> usize {
-    common::wait_for(Duration::from_secs(15), || {
-        let n = gw.fd_count();
-        (n <= baseline).then_some(n)
-    })
-    .unwrap_or_else(|| gw.fd_count())
-}
-
 #[test]
 fn client_disconnect_mid_stream_leaks_no_fd() {
     let daemon = daemon_or_skip!();
@@ -755,14 +746,11 @@ fn client_disconnect_mid_stream_leaks_no_fd() {
         }
     }
 
-    let after = settle_fds(&gw, baseline);
+    let after = gw.settle_fds(baseline);
     assert!(
         after <= baseline,
         "gateway fds: {baseline} before, {after} after 20 abandoned streams (open: {:?})\n{}",
-        std::fs::read_dir(format!("/proc/{}/fd", gw.pid()))
-            .unwrap()
-            .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
-            .collect::<Vec<_>>(),
+        gw.fd_list(),
         gw.log_banner()
     );
     let threads_after = gw.thread_count();

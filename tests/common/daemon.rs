@@ -1,7 +1,11 @@
 //! The daemon's side: inspecting what it holds, and removing what a test made.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::thread;
+use std::time::Duration;
+
+use serde_json::Value;
 
 use super::{http, unique, unix_path};
 
@@ -20,7 +24,7 @@ impl Daemon {
         }
     }
 
-    fn json(&self, method: &str, path: &str) -> Option<serde_json::Value> {
+    fn json(&self, method: &str, path: &str) -> Option<Value> {
         let r = http::request(&self.sock, method, path, &[], b"").ok()?;
         if r.status != 200 {
             return None;
@@ -29,56 +33,87 @@ impl Daemon {
     }
 
     /// `docker image inspect`, or None if there is no such image.
-    pub fn inspect_image(&self, name: &str) -> Option<serde_json::Value> {
+    pub fn inspect_image(&self, name: &str) -> Option<Value> {
         self.json("GET", &format!("/images/{}/json", http::escape_path(name)))
     }
 
     /// `docker container inspect`, or None if there is no such container.
-    pub fn inspect_container(&self, name: &str) -> Option<serde_json::Value> {
+    pub fn inspect_container(&self, name: &str) -> Option<Value> {
         self.json(
             "GET",
             &format!("/containers/{}/json", http::escape_path(name)),
         )
     }
 
-    pub fn image_labels(&self, name: &str) -> HashMap<String, String> {
+    pub fn image_labels(&self, name: &str) -> BTreeMap<String, String> {
         let v = self
             .inspect_image(name)
             .unwrap_or_else(|| panic!("no image {name}"));
-        labels_of(&v["Config"]["Labels"])
+        labels(&v)
     }
 
-    pub fn container_labels(&self, name: &str) -> HashMap<String, String> {
+    pub fn container_labels(&self, name: &str) -> BTreeMap<String, String> {
         let v = self
             .inspect_container(name)
             .unwrap_or_else(|| panic!("no container {name}"));
-        labels_of(&v["Config"]["Labels"])
+        labels(&v)
+    }
+
+    /// The `Id`s a list endpoint (`/containers/json?all=1`, `/images/json?all=1`, ...)
+    /// returns, or why it could not be listed.
+    pub fn try_ids(&self, path: &str) -> Result<BTreeSet<String>, String> {
+        let r = http::get(&self.sock, path).map_err(|e| format!("GET {path}: {e}"))?;
+        if r.status != 200 {
+            return Err(format!("GET {path}: {} {}", r.status, r.text()));
+        }
+        let list = serde_json::from_slice::<Value>(&r.body)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .ok_or_else(|| format!("GET {path}: not a JSON array: {}", r.text()))?;
+        list.iter()
+            .map(|o| {
+                o["Id"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("GET {path}: an object without an Id: {o}"))
+            })
+            .collect()
+    }
+
+    /// [`Daemon::try_ids`] for assertions: panics if the daemon cannot list, so that an
+    /// empty set always means "none".
+    #[track_caller]
+    pub fn ids(&self, path: &str) -> BTreeSet<String> {
+        self.try_ids(path)
+            .unwrap_or_else(|e| panic!("listing on the daemon: {e}"))
     }
 
     /// IDs of all containers (running or not) matching a `label` filter (`k` or `k=v`).
-    pub fn containers_with_label(&self, label: &str) -> Vec<String> {
-        self.ids(&format!(
-            "/containers/json?all=1&filters={}",
-            http::escape_query(&format!(r#"{{"label":["{label}"]}}"#))
-        ))
+    #[track_caller]
+    pub fn containers_with_label(&self, label: &str) -> BTreeSet<String> {
+        self.ids(&with_label("/containers/json?all=1", label))
+    }
+
+    /// IDs of the running containers matching a `label` filter.
+    #[track_caller]
+    pub fn running_with_label(&self, label: &str) -> BTreeSet<String> {
+        self.ids(&with_label("/containers/json?", label))
     }
 
     /// IDs of all images matching a `label` filter (`k` or `k=v`).
-    pub fn images_with_label(&self, label: &str) -> Vec<String> {
-        self.ids(&format!(
-            "/images/json?all=1&filters={}",
-            http::escape_query(&format!(r#"{{"label":["{label}"]}}"#))
-        ))
+    #[track_caller]
+    pub fn images_with_label(&self, label: &str) -> BTreeSet<String> {
+        self.ids(&with_label("/images/json?all=1", label))
     }
 
-    fn ids(&self, path: &str) -> Vec<String> {
-        match self.json("GET", path) {
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .filter_map(|c| c["Id"].as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        }
+    /// (containers, images) carrying `owner=<owner>`, intermediate ones included.
+    #[track_caller]
+    pub fn owned(&self, owner: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+        let filter = format!("owner={owner}");
+        (
+            self.containers_with_label(&filter),
+            self.images_with_label(&filter),
+        )
     }
 
     pub fn remove_container(&self, id: &str) {
@@ -100,16 +135,95 @@ impl Daemon {
             b"",
         );
     }
+
+    /// Remove these images in any order: a parent goes only after its children, so
+    /// this takes a few passes over what is still there. Returns what is left.
+    pub fn remove_images<'a>(&self, ids: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+        let mut left: Vec<String> = ids.into_iter().cloned().collect();
+        for _ in 0..8 {
+            if left.is_empty() {
+                break;
+            }
+            for id in &left {
+                self.remove_image(id);
+            }
+            left.retain(|id| self.inspect_image(id).is_some());
+        }
+        left
+    }
+
+    /// Remove every container and image carrying `owner=<owner>` (quietly: this runs
+    /// from drops).
+    pub fn remove_owned(&self, owner: &str) {
+        let filter = format!("owner={owner}");
+        for id in self
+            .try_ids(&with_label("/containers/json?all=1", &filter))
+            .unwrap_or_default()
+        {
+            self.remove_container(&id);
+        }
+        let images = self
+            .try_ids(&with_label("/images/json?all=1", &filter))
+            .unwrap_or_default();
+        self.remove_images(&images);
+    }
 }
 
-fn labels_of(v: &serde_json::Value) -> HashMap<String, String> {
-    v.as_object()
+/// `path` with a `label` filter added to its query (`path` ends in `?` or has one).
+fn with_label(path: &str, label: &str) -> String {
+    let sep = if path.ends_with('?') { "" } else { "&" };
+    format!(
+        "{path}{sep}filters={}",
+        http::escape_query(&format!(r#"{{"label":["{label}"]}}"#))
+    )
+}
+
+/// The labels in a container's or image's inspect output.
+pub fn labels(inspect: &Value) -> BTreeMap<String, String> {
+    inspect["Config"]["Labels"]
+        .as_object()
         .map(|m| {
             m.iter()
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Assert that `image` carries `owner=<owner>`.
+#[track_caller]
+pub fn assert_owned(daemon: &Daemon, owner: &str, image: &str) {
+    let labels = daemon.image_labels(image);
+    assert_eq!(
+        labels.get("owner").map(String::as_str),
+        Some(owner),
+        "image {image} labels: {labels:?}"
+    );
+}
+
+/// Assert that nothing on the daemon carries `owner=<owner>`: a refused or broken build
+/// left nothing behind. Waits a moment first so a build the daemon is still finishing
+/// would show up.
+#[track_caller]
+pub fn assert_nothing_owned(daemon: &Daemon, owner: &str, what: &str) {
+    thread::sleep(Duration::from_millis(500));
+    let (c, i) = daemon.owned(owner);
+    assert!(
+        c.is_empty() && i.is_empty(),
+        "{what}: the daemon holds objects owned by {owner}: containers {c:?}, images {i:?}"
+    );
+}
+
+/// Removes everything an owner made, on drop.
+pub struct OwnedCleanup {
+    pub daemon: Daemon,
+    pub owner: String,
+}
+
+impl Drop for OwnedCleanup {
+    fn drop(&mut self) {
+        self.daemon.remove_owned(&self.owner);
+    }
 }
 
 /// Removes, on drop, the containers and images a test made: those carrying this
@@ -149,25 +263,26 @@ impl Cleanup {
         self.images.push(name.to_string());
     }
 
+    /// Remove it all now (quietly: this also runs from drops, during a panic).
     pub fn run_now(&mut self) {
+        let d = &self.daemon;
         let mut filters = vec![self.label.clone()];
         filters.extend(self.filters.iter().cloned());
+        let listed = |path: &str, f: &str| d.try_ids(&with_label(path, f)).unwrap_or_default();
         for f in &filters {
-            for id in self.daemon.containers_with_label(f) {
-                self.daemon.remove_container(&id);
+            for id in listed("/containers/json?all=1", f) {
+                d.remove_container(&id);
             }
         }
         for c in &self.containers {
-            self.daemon.remove_container(c);
+            d.remove_container(c);
         }
-        for f in &filters {
-            for id in self.daemon.images_with_label(f) {
-                self.daemon.remove_image(&id);
-            }
-        }
-        for i in &self.images {
-            self.daemon.remove_image(i);
-        }
+        let mut images: Vec<String> = filters
+            .iter()
+            .flat_map(|f| listed("/images/json?all=1", f))
+            .collect();
+        images.extend(self.images.iter().cloned());
+        d.remove_images(&images);
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::{Cli, Docker, http, unique, wait_for};
+use super::{Cli, Daemon, Docker, OwnedCleanup, http, unique, wait_for};
 
 /// How to start a gateway; [`Gateway::start`] covers the usual case.
 #[derive(Clone, Debug)]
@@ -56,6 +56,17 @@ impl Gateway {
         let mut opts = GatewayOpts::new(upstream);
         opts.extra = extra.iter().map(|s| s.to_string()).collect();
         Self::start_with(opts)
+    }
+
+    /// [`Gateway::start`], and a guard that removes everything its owner made on the
+    /// daemon at `upstream` when dropped.
+    pub fn start_cleaned(upstream: &str, extra: &[&str]) -> (Gateway, OwnedCleanup) {
+        let gw = Gateway::start(upstream, extra);
+        let cleanup = OwnedCleanup {
+            daemon: Daemon::new(upstream),
+            owner: gw.owner.clone(),
+        };
+        (gw, cleanup)
     }
 
     pub fn start_with(opts: GatewayOpts) -> Gateway {
@@ -174,6 +185,26 @@ impl Gateway {
         fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .expect("read /proc/<pid>/fd")
             .count()
+    }
+
+    /// The open fds, resolved, for failure messages.
+    pub fn fd_list(&self) -> Vec<PathBuf> {
+        fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| {
+                d.filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Wait up to 15 s for the open fds to come back down to `baseline`; returns the
+    /// last count.
+    pub fn settle_fds(&self, baseline: usize) -> usize {
+        wait_for(Duration::from_secs(15), || {
+            let n = self.fd_count();
+            (n <= baseline).then_some(n)
+        })
+        .unwrap_or_else(|| self.fd_count())
     }
 
     /// Number of threads of the gateway process.

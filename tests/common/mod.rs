@@ -1,33 +1,40 @@
-//! Shared helpers for buildgate's end-to-end tests.
+//! Shared helpers for buildgate's integration tests, one crate for all of them: every
+//! test binary includes it with `#[macro_use] mod common;` and uses what it needs.
 //!
-//! These tests run the real `buildgate` binary in front of a real dockerd: the private
-//! daemon that `scripts/test.sh` starts and names in `BUILDGATE_TEST_DOCKER_HOST`.
+//! The end-to-end tests run the real `buildgate` binary in front of a real dockerd: the
+//! private daemon that `scripts/test.sh` starts and names in
+//! `BUILDGATE_TEST_DOCKER_HOST`.
 //!
 //! - Prerequisites: [`docker_host`] finds that daemon, [`docker_py`] a Python with
 //!   docker-py, [`go_oracle`] builds a Go oracle, [`new_cli`] and [`old_cli`] pick a
 //!   docker CLI. Each returns `None` for a skip when run by hand, but **panics under
 //!   `CI=true`** ([`skip_or_fail`]): a test must never pass by not running. The
 //!   `*_or_skip!` macros return from the test on `None`.
+//! - [`wait_for`] polls a condition to a deadline.
 //! - [`Gateway`] (`gateway.rs`) spawns the binary on a socket in its own temp dir, waits
 //!   until it answers, captures its log, and kills it on drop (printing the log if the
-//!   test failed).
+//!   test failed); it also counts its fds for the leak checks.
 //! - [`Docker`] (`cli.rs`) runs a docker CLI against the gateway with a timeout and
 //!   optional stdin; [`clis`] lists the CLIs to test with (28.x and Debian's 20.10).
+//! - [`Daemon`] (`daemon.rs`) inspects the daemon directly; [`Cleanup`] and
+//!   [`OwnedCleanup`] remove what a test made, so tests can run in parallel against one
+//!   daemon; [`assert_owned`] and [`assert_nothing_owned`] are the ownership verdicts.
 //! - [`http`] is a small raw HTTP/1.1 client over a unix socket, for requests no CLI
-//!   would send and for streams a test wants to drop half-way.
-//! - [`Daemon`] and [`Cleanup`] (`daemon.rs`) inspect the daemon directly and remove
-//!   what a test made, found by a per-test label or by name, so tests can run in
-//!   parallel against one daemon.
+//!   would send and for streams a test wants to drop half-way; [`build`] sends raw
+//!   `POST /build`s with bodies paced, cut off or streamed.
+//! - [`FaultDaemon`] (`fault_daemon.rs`) is a second private dockerd for tests that
+//!   stop, crash or freeze their daemon.
 //! - [`ustar`] writes tar archives byte by byte (the benchmarks include it too);
 //!   [`tar_contract`] reads them checking the tar reader's calling contract (the fuzz
-//!   targets include it too).
-//! - [`oracle`] builds and talks to the Go oracles in `tests/go/`.
+//!   targets include it too); [`oracle`] builds and talks to the Go oracles.
 //!
 //! Everything here is blocking std code: tests are plain `#[test]` functions.
 #![allow(dead_code, unused_macros)]
 
+pub mod build;
 mod cli;
 mod daemon;
+mod fault_daemon;
 mod gateway;
 pub mod http;
 pub mod oracle;
@@ -38,7 +45,9 @@ pub mod ustar;
 #[allow(unused_imports)]
 pub use cli::{CLI_TIMEOUT, Cli, Docker, Output, clis, new_cli, old_cli};
 #[allow(unused_imports)]
-pub use daemon::{Cleanup, Daemon};
+pub use daemon::{Cleanup, Daemon, OwnedCleanup, assert_nothing_owned, assert_owned, labels};
+#[allow(unused_imports)]
+pub use fault_daemon::{FaultDaemon, Frozen};
 #[allow(unused_imports)]
 pub use gateway::{Gateway, GatewayOpts};
 #[allow(unused_imports)]
@@ -46,7 +55,8 @@ pub use oracle::go_oracle;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -179,5 +189,72 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
             return None;
         }
         thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// xorshift64*: fast, deterministic "random" bytes that no compressor can shrink.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+// ------------------------------------------------------------------------ /proc
+
+/// A `/proc/<pid>/status` field in kB (`VmHWM`, `VmRSS`, `VmSize`); `None` once the
+/// process is gone.
+pub fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// [`proc_status_kb`] of a process that must be there.
+#[track_caller]
+pub fn status_kb(pid: u32, field: &str) -> u64 {
+    proc_status_kb(pid, field).unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Samples a process's resident set (`VmRSS`) in a thread until stopped, for the
+/// curve between the start and the peak `VmHWM` reports.
+pub struct RssSampler {
+    stop: Arc<AtomicBool>,
+    peak: thread::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    pub fn start(pid: u32) -> RssSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let peak = thread::spawn(move || {
+            let mut peak = 0;
+            while !stopped.load(Ordering::Relaxed) {
+                peak = peak.max(proc_status_kb(pid, "VmRSS").unwrap_or(0));
+                // The sampling period: what the sampler measures with.
+                thread::sleep(Duration::from_millis(100));
+            }
+            peak
+        });
+        RssSampler { stop, peak }
+    }
+
+    /// Stop sampling; the highest `VmRSS` seen, in kB.
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.peak.join().expect("RSS sampler")
     }
 }
