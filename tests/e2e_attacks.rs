@@ -28,7 +28,7 @@
 mod common;
 
 use common::ustar::{Header, Magic, Tar};
-use common::{Daemon, Gateway, IMAGE, clis, http, labels, old_cli};
+use common::{Daemon, Gateway, IMAGE, clis, http, labels, old_cli, wait_settled};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener};
@@ -225,7 +225,7 @@ fn outcome(r: std::io::Result<http::Response>) -> Outcome {
 
 // ======================================================================== daemon state
 
-#[derive(Default, Debug, Clone)]
+#[derive(Default, Debug, Clone, PartialEq)]
 struct Snap {
     containers: BTreeSet<String>,
     images: BTreeSet<String>,
@@ -314,18 +314,21 @@ fn remove(d: &Daemon, new: &New) {
     d.remove_images(new.images.iter().map(|(id, _)| id));
 }
 
-/// Wait until the daemon stops changing (an aborted upload may still be settling).
-fn settle(d: &Daemon) -> Snap {
-    let mut last = snap(d);
-    for _ in 0..10 {
-        thread::sleep(Duration::from_millis(150));
+/// How long the daemon must hold still after a request whose response has ended.
+const SETTLED: Duration = Duration::from_millis(150);
+
+/// The daemon once it has settled after a request (an aborted upload may still be
+/// settling): no container made since `before` is running (other users' aside, see
+/// [`foreign`]), and nothing has changed for `quiet`.
+fn settle(d: &Daemon, before: &Snap, quiet: Duration) -> Snap {
+    let busy = |id: &String| {
+        !before.containers.contains(id) && !foreign(&labels_of(d.inspect_container(id)))
+    };
+    wait_settled(Duration::from_secs(60), quiet, || {
         let now = snap(d);
-        if now.containers == last.containers && now.images == last.images {
-            return now;
-        }
-        last = now;
-    }
-    last
+        (!d.ids("/containers/json").iter().any(busy)).then_some(now)
+    })
+    .unwrap_or_else(|| snap(d))
 }
 
 // ======================================================================== attacks
@@ -408,7 +411,7 @@ fn send_and_watch(env: &Env, sock: &Path, raw: &[u8]) -> Run {
     let d = &env.daemon;
     let before = snap(d);
     let outcome = outcome(http::raw_request(sock, raw));
-    let after = settle(d);
+    let after = settle(d, &before, SETTLED);
     let new = diff(d, &before, &after);
     let picked = match &outcome {
         Outcome::Built(id) => labels_of(d.inspect_image(id)).get("picked").cloned(),
@@ -962,7 +965,7 @@ fn cli_attack_env(
         cmd = cmd.env(k, v);
     }
     let out = cmd.run();
-    let after = settle(d);
+    let after = settle(d, &before, SETTLED);
     let new = diff(d, &before, &after);
     let outcome = if out.success() {
         let id = new
@@ -2197,11 +2200,12 @@ fn attack_client_disconnects_mid_upload() {
                 s.write_all(head.as_bytes()).unwrap();
                 let _ = s.write_all(&body[..cut]);
             }
+            // The stimulus: a client that lingers a moment after its last bytes (long
+            // enough for the gateway to pass them on), then dies.
             thread::sleep(Duration::from_millis(200));
             let _ = s.shutdown(Shutdown::Both);
             drop(s);
-            thread::sleep(Duration::from_millis(500));
-            let after = settle(d);
+            let after = settle(d, &before, common::SETTLE_QUIET);
             let new = diff(d, &before, &after);
             eprintln!("[disconnect {name} at {cut}] {}", new.summary());
             if !new.is_empty() {

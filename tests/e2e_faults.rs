@@ -3,15 +3,17 @@
 //! restarted, a client uploads at a trickle, the daemon stops answering altogether.
 //!
 //! Tests that stop, restart or freeze their daemon use a second private dockerd
-//! ([`common::FaultDaemon`], `scripts/dockerd.sh` with its own
-//! `BUILDGATE_TEST_DIR`), never the shared one other test binaries use. The others run
-//! against the shared test daemon. Without a daemon these tests skip when run by hand;
-//! under `CI=true` they fail, including when the second daemon cannot start.
+//! ([`common::FaultDaemon`], `scripts/dockerd.sh` with its own `BUILDGATE_TEST_DIR`),
+//! never the shared one other test binaries use. The others run against the shared
+//! test daemon. Without a daemon these tests skip when run by hand; under `CI=true`
+//! they fail, including when the second daemon cannot start.
 
 #[macro_use]
 mod common;
 
-use common::build::{Body, BuildOutput, BuildRequest, FROM, assert_built, assert_refused};
+use common::build::{
+    Body, BuildOutput, BuildRequest, FROM, RunningBuild, assert_built, assert_refused,
+};
 use common::ustar;
 use common::{Daemon, FaultDaemon, Gateway, IMAGE, assert_owned, clis, http, wait_for};
 use std::io::{Read, Write};
@@ -63,8 +65,7 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
     for _ in 0..3 {
         assert_eq!(gw.get("/_ping").status, 200);
     }
-    thread::sleep(Duration::from_millis(300));
-    let baseline = gw.fd_count();
+    let baseline = gw.quiet_fd_count();
 
     // GNU tar pads archives to 10 KiB records: the same context with such padding.
     let padded = [context.clone(), vec![0u8; 9 * 1024]].concat();
@@ -169,8 +170,7 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
                 }
                 Err(e) => assert!(!half_close, "{what}: no answer: {e}"),
             }
-            thread::sleep(Duration::from_millis(500));
-            let (containers, images) = d.owned(&gw.owner);
+            let (containers, images) = d.settled_owned(&gw.owner);
             if !containers.is_empty() || !images.is_empty() {
                 built.push(format!(
                     "{what}: the daemon built from a broken upload: containers {containers:?}, images {images:?}"
@@ -442,7 +442,16 @@ fn slow_clients_do_not_delay_others() {
         .start(&gw.sock)
     };
     let started = Instant::now();
-    thread::sleep(Duration::from_millis(500));
+    // The slow uploads are under way (the stalled one stalled) before the fast work.
+    let uploading = |b: &RunningBuild| b.uploaded() > 0;
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            (tricklers.iter().all(uploading) && stalled.uploaded() >= (context.len() / 2) as u64)
+                .then_some(())
+        })
+        .is_some(),
+        "the slow uploads did not start"
+    );
 
     // Meanwhile: pings, `docker version` and a fast build, each prompt.
     let mut slowest_ping = Duration::ZERO;
@@ -513,8 +522,7 @@ fn frozen_daemon_gets_504_after_the_response_timeout() {
     let mut kept = http::connect(&gw.sock).unwrap();
     let r = keepalive_get(&mut kept, "/_ping").unwrap();
     assert_eq!(r.status, 200);
-    thread::sleep(Duration::from_millis(300));
-    let baseline = gw.fd_count();
+    let baseline = gw.quiet_fd_count();
     let frozen_fds;
 
     {
@@ -621,22 +629,21 @@ fn streams_longer_than_the_response_timeout_are_never_cut() {
         c
     };
 
-    // `wait` for its exit, opened before it starts: the daemon sends the head at once and
-    // the body only at the end.
-    let sock = gw.sock.clone();
-    let n = name.clone();
+    // `wait` for its exit, opened before it starts. The daemon sends the head once it
+    // has registered the wait, and the body only at the end: the head says "start now".
+    let t = Instant::now();
+    let mut waiting = http::connect(&gw.sock).unwrap();
+    write!(
+        waiting,
+        "POST /containers/{name}/wait?condition=next-exit HTTP/1.1\r\nHost: docker\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let (head, buffered) = http::read_head(&mut waiting).expect("the wait's head");
     let wait = thread::spawn(move || {
-        let t = Instant::now();
-        let r = http::request(
-            &sock,
-            "POST",
-            &format!("/containers/{n}/wait?condition=next-exit"),
-            &[],
-            b"",
-        );
+        let r = http::read_body(&mut waiting, head, buffered, true);
         (t.elapsed(), r)
     });
-    thread::sleep(Duration::from_millis(300));
     let start = http::request(
         &gw.sock,
         "POST",
@@ -717,6 +724,7 @@ fn streams_longer_than_the_response_timeout_are_never_cut() {
     .unwrap();
     let (head, mut seen) = http::read_head(&mut s).unwrap();
     assert_eq!(head.status, 200, "{head:?}");
+    // The stimulus: a stream idle for longer than --response-timeout.
     thread::sleep(Duration::from_secs(4));
     let rm = http::request(&gw.sock, "DELETE", &format!("/containers/{name}"), &[], b"").unwrap();
     assert_eq!(rm.status, 204, "{}", rm.text());

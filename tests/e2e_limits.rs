@@ -373,6 +373,7 @@ fn header_read_timeout_cuts_stalled_heads_but_not_slow_uploads() {
                         if w.write_all(&[*b]).is_err() {
                             return;
                         }
+                        // The stimulus: a client this slow.
                         thread::sleep(pause);
                     }
                 }

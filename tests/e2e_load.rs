@@ -12,7 +12,7 @@
 mod common;
 
 use common::build::{Body, BuildOutput, BuildRequest, FROM};
-use common::{Gateway, Rng, RssSampler, assert_owned, http, status_kb, ustar};
+use common::{Gateway, Rng, RssSampler, assert_owned, http, status_kb, ustar, wait_for};
 use std::io::Write;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -33,8 +33,7 @@ fn twenty_64mib_builds_and_200_pings_at_once() {
     for _ in 0..3 {
         assert_eq!(gw.get("/_ping").status, 200);
     }
-    thread::sleep(Duration::from_millis(300));
-    let fds_before = gw.fd_count();
+    let fds_before = gw.quiet_fd_count();
     let hwm_before = status_kb(gw.pid(), "VmHWM");
 
     // 64 MiB of incompressible bytes, made once; each build sends them rotated by its
@@ -77,8 +76,14 @@ fn twenty_64mib_builds_and_200_pings_at_once() {
     // Sample the gateway's resident memory while the contexts stream.
     let sampler = RssSampler::start(gw.pid());
 
-    // 200 pings at once, while the builds upload.
-    thread::sleep(Duration::from_millis(500));
+    // 200 pings at once, while every build is uploading.
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            builds.iter().all(|b| b.uploaded() > 0).then_some(())
+        })
+        .is_some(),
+        "the builds did not start uploading"
+    );
     let barrier = Arc::new(Barrier::new(PINGS));
     let pings: Vec<_> = (0..PINGS)
         .map(|i| {

@@ -9,7 +9,7 @@
 #[macro_use]
 mod common;
 
-use common::{Cleanup, Daemon, Gateway, GatewayOpts, IMAGE, clis, http, unique};
+use common::{Cleanup, Daemon, Gateway, GatewayOpts, IMAGE, clis, http, unique, wait_for};
 use nix::sys::signal::Signal;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -237,7 +237,7 @@ fn cli_detached_exec_logs_follow() {
             .args(["exec", &name, "touch", "/tmp/stop"])
             .run()
             .ok();
-        let exited = common::wait_for(Duration::from_secs(30), || follow.try_wait().unwrap());
+        let exited = wait_for(Duration::from_secs(30), || follow.try_wait().unwrap());
         if exited.is_none() {
             let _ = follow.kill();
             let _ = follow.wait();
@@ -684,8 +684,7 @@ fn client_disconnect_mid_stream_leaks_no_fd() {
     for _ in 0..3 {
         assert_eq!(gw.get("/_ping").status, 200);
     }
-    thread::sleep(Duration::from_millis(500));
-    let baseline = gw.fd_count();
+    let baseline = gw.quiet_fd_count();
     let threads_before = gw.thread_count();
 
     // Positive control: held-open streams do show up in the count (a client socket and
@@ -723,11 +722,21 @@ fn client_disconnect_mid_stream_leaks_no_fd() {
             }
             drop(s);
         }
-        // CLI: `logs -f` and `events`, killed mid-stream.
-        for args in [vec!["logs", "-f", name.as_str()], vec!["events"]] {
+        // CLI: `logs -f` and `events`, killed mid-stream, once they stream.
+        let since = (now_unix() - 1).to_string();
+        let events = [
+            "events",
+            "--since",
+            &since,
+            "--filter",
+            &format!("container={id}"),
+            "--format",
+            "{{.Action}}",
+        ];
+        for args in [&["logs", "-f", name.as_str()][..], &events[..]] {
             let mut child = gw
                 .docker(&cli)
-                .args(&args)
+                .args(args)
                 .command()
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -739,7 +748,25 @@ fn client_disconnect_mid_stream_leaks_no_fd() {
                 child.stdout.as_mut().unwrap().read_exact(&mut buf).unwrap();
                 assert_eq!(&buf, b"tick\n");
             } else {
-                thread::sleep(Duration::from_millis(300));
+                // An event made now (an exec created in the container) arrives live,
+                // or replayed (`--since`) if the CLI subscribes after it: either way a
+                // line means the stream is open.
+                let exec = http::request(
+                    &cleanup.daemon.sock,
+                    "POST",
+                    &format!("/containers/{id}/exec"),
+                    &[("Content-Type", "application/json")],
+                    br#"{"Cmd":["true"]}"#,
+                )
+                .unwrap();
+                assert_eq!(exec.status, 201, "{}", exec.text());
+                let lines = stream_chunks(child.stdout.take().unwrap());
+                let mut seen = Vec::new();
+                assert!(
+                    read_until(&lines, &mut seen, b"\n", Duration::from_secs(30)),
+                    "docker events printed {:?}",
+                    String::from_utf8_lossy(&seen)
+                );
             }
             child.kill().unwrap();
             child.wait().unwrap();
@@ -879,7 +906,7 @@ fn sigterm_lets_in_flight_requests_finish_and_cuts_endless_ones_after_grace() {
 
     // No new connections once shutting down: the socket file goes away.
     assert!(
-        common::wait_for(Duration::from_secs(5), || (!sock.exists()).then_some(())).is_some(),
+        wait_for(Duration::from_secs(5), || (!sock.exists()).then_some(())).is_some(),
         "socket still there 5 s after SIGTERM\n{}",
         gw.log_banner()
     );

@@ -13,6 +13,7 @@ use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -43,8 +44,27 @@ pub fn gzip_bomb(mib: u64) -> Vec<u8> {
     out
 }
 
+/// The connection a body is written to. Writes through it count as uploaded
+/// ([`RunningBuild::uploaded`]); chunk framing goes to `stream` directly and does not.
+pub struct Upload {
+    pub stream: UnixStream,
+    sent: Arc<AtomicU64>,
+}
+
+impl Write for Upload {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.stream.write(buf)?;
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
 /// Writes a streamed body.
-pub type BodyWriter = Box<dyn FnOnce(&mut UnixStream) -> io::Result<()> + Send>;
+pub type BodyWriter = Box<dyn FnOnce(&mut Upload) -> io::Result<()> + Send>;
 
 /// How the body of a [`BuildRequest`] is written.
 pub enum Body {
@@ -143,22 +163,33 @@ impl BuildRequest {
         let started = Instant::now();
         s.write_all(head.as_bytes())
             .expect("write the request head");
-        let mut w = s.try_clone().unwrap();
+        let sent = Arc::new(AtomicU64::new(0));
+        let mut w = Upload {
+            stream: s.try_clone().unwrap(),
+            sent: sent.clone(),
+        };
         let body = self.body;
-        let writer = thread::spawn(move || -> (u64, Option<io::Error>) {
-            let mut written = 0u64;
+        let writer = thread::spawn(move || -> Option<io::Error> {
+            let cut = |w: &Upload, half_close: bool| {
+                // Closing our clone alone would not close the socket: shut it down for
+                // both directions, as a dying process's exit does.
+                w.stream.shutdown(if half_close {
+                    Shutdown::Write
+                } else {
+                    Shutdown::Both
+                })
+            };
             let result = (|| -> io::Result<()> {
                 match body {
                     Body::Bytes(data) => {
                         for c in data.chunks(1 << 20) {
                             w.write_all(c)?;
-                            written += c.len() as u64;
                         }
                     }
                     Body::Paced { data, chunk, pause } => {
                         for c in data.chunks(chunk) {
                             w.write_all(c)?;
-                            written += c.len() as u64;
+                            // The stimulus: an uploader this slow.
                             thread::sleep(pause);
                         }
                     }
@@ -168,15 +199,8 @@ impl BuildRequest {
                         half_close,
                     } => {
                         w.write_all(&data[..send])?;
-                        written = send as u64;
                         w.flush()?;
-                        // Closing our clone alone would not close the socket: shut it
-                        // down for both directions, as a dying process's exit does.
-                        w.shutdown(if half_close {
-                            Shutdown::Write
-                        } else {
-                            Shutdown::Both
-                        })?;
+                        cut(&w, half_close)?;
                     }
                     Body::CutChunked {
                         data,
@@ -184,22 +208,17 @@ impl BuildRequest {
                         half_close,
                     } => {
                         for c in data[..send].chunks(64 * 1024) {
-                            write!(w, "{:x}\r\n", c.len())?;
+                            write!(w.stream, "{:x}\r\n", c.len())?;
                             w.write_all(c)?;
-                            w.write_all(b"\r\n")?;
-                            written += c.len() as u64;
+                            w.stream.write_all(b"\r\n")?;
                         }
-                        w.shutdown(if half_close {
-                            Shutdown::Write
-                        } else {
-                            Shutdown::Both
-                        })?;
+                        cut(&w, half_close)?;
                     }
                     Body::Stream { write, .. } => write(&mut w)?,
                 }
                 Ok(())
             })();
-            (written, result.err())
+            result.err()
         });
         let raw = Arc::new(Mutex::new((Vec::new(), false, None::<io::Error>)));
         let mut r = s.try_clone().unwrap();
@@ -221,6 +240,7 @@ impl BuildRequest {
         RunningBuild {
             stream: s,
             raw,
+            sent,
             writer,
             reader,
             started,
@@ -235,7 +255,9 @@ pub struct RunningBuild {
     stream: UnixStream,
     /// Bytes received so far, whether the gateway closed, and a read error.
     raw: Shared,
-    writer: thread::JoinHandle<(u64, Option<io::Error>)>,
+    /// Body bytes written so far.
+    sent: Arc<AtomicU64>,
+    writer: thread::JoinHandle<Option<io::Error>>,
     reader: thread::JoinHandle<()>,
     pub started: Instant,
 }
@@ -254,6 +276,11 @@ impl RunningBuild {
             }
         })
         .unwrap_or(false)
+    }
+
+    /// Body bytes written so far (chunk framing not counted).
+    pub fn uploaded(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// Everything received so far, as text.
@@ -275,7 +302,8 @@ impl RunningBuild {
         let _ = self.reader.join();
         let elapsed = self.started.elapsed();
         let _ = self.stream.shutdown(Shutdown::Both);
-        let (written, write_error) = self.writer.join().expect("writer thread");
+        let write_error = self.writer.join().expect("writer thread");
+        let written = self.sent.load(Ordering::Relaxed);
         let mut g = self.raw.lock().unwrap();
         let bytes = std::mem::take(&mut g.0);
         let response = match http::read_response(&mut io::Cursor::new(&bytes), true) {

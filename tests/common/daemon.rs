@@ -2,12 +2,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::thread;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{http, unique, unix_path};
+use super::{http, unique, unix_path, wait_settled};
 
 /// Talks to the daemon directly (not through the gateway) to inspect and clean up.
 #[derive(Clone, Debug)]
@@ -15,6 +14,10 @@ pub struct Daemon {
     pub host: String,
     pub sock: PathBuf,
 }
+
+/// How long the daemon's view must hold still before "nothing was made" is believed:
+/// long enough for a build the daemon had started to show its first container.
+pub const SETTLE_QUIET: Duration = Duration::from_millis(500);
 
 impl Daemon {
     pub fn new(host: &str) -> Daemon {
@@ -116,6 +119,21 @@ impl Daemon {
         )
     }
 
+    /// [`Daemon::owned`] once the daemon has settled: no container carrying the owner
+    /// is running, and what carries it has not changed for [`SETTLE_QUIET`]. If it does
+    /// not settle within a minute, what carries it then (something does: a running
+    /// container).
+    #[track_caller]
+    pub fn settled_owned(&self, owner: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+        let filter = format!("owner={owner}");
+        wait_settled(Duration::from_secs(60), SETTLE_QUIET, || {
+            self.running_with_label(&filter)
+                .is_empty()
+                .then(|| self.owned(owner))
+        })
+        .unwrap_or_else(|| self.owned(owner))
+    }
+
     pub fn remove_container(&self, id: &str) {
         let _ = http::request(
             &self.sock,
@@ -202,12 +220,11 @@ pub fn assert_owned(daemon: &Daemon, owner: &str, image: &str) {
 }
 
 /// Assert that nothing on the daemon carries `owner=<owner>`: a refused or broken build
-/// left nothing behind. Waits a moment first so a build the daemon is still finishing
-/// would show up.
+/// left nothing behind. Looks once the daemon has settled ([`Daemon::settled_owned`]),
+/// so a build the daemon is still running or finishing shows up.
 #[track_caller]
 pub fn assert_nothing_owned(daemon: &Daemon, owner: &str, what: &str) {
-    thread::sleep(Duration::from_millis(500));
-    let (c, i) = daemon.owned(owner);
+    let (c, i) = daemon.settled_owned(owner);
     assert!(
         c.is_empty() && i.is_empty(),
         "{what}: the daemon holds objects owned by {owner}: containers {c:?}, images {i:?}"

@@ -6,7 +6,6 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::thread;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -131,11 +130,7 @@ impl FaultDaemon {
     pub fn kill(&self) {
         let pid = self.pid().expect("no dockerd pid to kill");
         self.signal(Signal::SIGKILL);
-        let gone = wait_for(Duration::from_secs(15), || {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            // Gone, or a zombie its parent (setsid's) has not reaped yet.
-            (stat.is_empty() || stat.contains(") Z ")).then_some(())
-        });
+        let gone = wait_for(Duration::from_secs(15), || exited(pid).then_some(()));
         assert!(gone.is_some(), "dockerd {pid} survived SIGKILL");
         // Its containerd dies with it (dockerd starts it with a parent-death signal),
         // but a dockerd restarted meanwhile finds its pidfile, sees the pid still
@@ -147,16 +142,12 @@ impl FaultDaemon {
             .ok()
             .and_then(|p| p.trim().parse::<i32>().ok())
         {
-            let dead = || {
-                let stat =
-                    std::fs::read_to_string(format!("/proc/{cpid}/stat")).unwrap_or_default();
-                stat.is_empty() || stat.contains(") Z ")
-            };
+            let dead = || exited(cpid).then_some(());
             let cmdline = std::fs::read(format!("/proc/{cpid}/cmdline")).unwrap_or_default();
             let ours = String::from_utf8_lossy(&cmdline).contains(&self.dir.display().to_string());
-            if wait_for(Duration::from_secs(5), || dead().then_some(())).is_none() && ours {
+            if wait_for(Duration::from_secs(5), dead).is_none() && ours {
                 let _ = kill(Pid::from_raw(cpid), Signal::SIGKILL);
-                wait_for(Duration::from_secs(5), || dead().then_some(()));
+                wait_for(Duration::from_secs(5), dead);
             }
             let _ = std::fs::remove_file(&pidfile);
         }
@@ -240,6 +231,7 @@ impl FaultDaemon {
     fn reap_strays(&self) {
         let needle = format!("{}/dockerd/", self.dir.display());
         let me = std::process::id().to_string();
+        let mut killed = Vec::new();
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if !name.bytes().all(|b| b.is_ascii_digit()) || name == me {
@@ -248,11 +240,15 @@ impl FaultDaemon {
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
             if String::from_utf8_lossy(&cmdline).contains(&needle)
                 && let Ok(pid) = name.parse::<i32>()
+                && kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok()
             {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                killed.push(pid);
             }
         }
-        thread::sleep(Duration::from_millis(200));
+        // Their mounts can go once they have.
+        wait_for(Duration::from_secs(5), || {
+            killed.iter().all(|&pid| exited(pid)).then_some(())
+        });
         let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
         let mut ours: Vec<&str> = mounts
             .lines()
@@ -293,4 +289,10 @@ impl Drop for Frozen<'_> {
     fn drop(&mut self) {
         self.0.signal(Signal::SIGCONT);
     }
+}
+
+/// The process has exited: it is gone, or a zombie its parent has not reaped yet.
+fn exited(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.is_empty() || stat.contains(") Z ")
 }

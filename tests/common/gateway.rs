@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::{Cli, Daemon, Docker, OwnedCleanup, http, unique, wait_for};
+use super::{Cli, Daemon, Docker, OwnedCleanup, http, unique, wait_for, wait_settled};
 
 /// How to start a gateway; [`Gateway::start`] covers the usual case.
 #[derive(Clone, Debug)]
@@ -138,6 +138,7 @@ impl Gateway {
                     self.log_banner()
                 );
             }
+            // The polling interval, not a wait for anything.
             thread::sleep(Duration::from_millis(25));
         }
     }
@@ -195,6 +196,15 @@ impl Gateway {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The fd count once the gateway is idle, for a baseline: polled until it has held
+    /// still for 200 ms (connections of earlier requests closed), 10 s at most.
+    pub fn quiet_fd_count(&self) -> usize {
+        wait_settled(Duration::from_secs(10), Duration::from_millis(200), || {
+            Some(self.fd_count())
+        })
+        .unwrap_or_else(|| self.fd_count())
     }
 
     /// Wait up to 15 s for the open fds to come back down to `baseline`; returns the

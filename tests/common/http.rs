@@ -82,36 +82,13 @@ pub fn raw_request(sock: &Path, raw: &[u8]) -> std::io::Result<Response> {
 
 /// Read one response from `s`. With `to_eof`, a body without framing is read to EOF.
 pub fn read_response(s: &mut impl Read, to_eof: bool) -> std::io::Result<Response> {
-    let mut r = Reader {
-        inner: s,
-        buf: Vec::new(),
-    };
-    let head = r.read_head()?;
-    let (status, reason, headers) = parse_head(&head)?;
-    let find = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-    let body = if status == 204 || status == 304 || (100..200).contains(&status) {
-        Vec::new()
-    } else if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        r.read_chunked()?
-    } else if let Some(len) = find("content-length") {
-        let len: usize = len.trim().parse().map_err(|_| bad("bad content-length"))?;
-        r.read_exact_n(len)?
-    } else if to_eof {
-        r.read_to_eof()?
-    } else {
-        Vec::new()
-    };
-    Ok(Response {
-        status,
-        reason,
-        headers,
-        body,
-    })
+    let (head, buffered) = read_head(s)?;
+    read_body(s, head, buffered, to_eof)
 }
 
 /// Read only the status line and headers, leaving the body on the stream (for
-/// streaming endpoints a test wants to abandon). Returns the head and any body bytes
-/// already read past it.
+/// streaming endpoints a test wants to abandon, or to act between a response's head and
+/// its body). Returns the head and any body bytes already read past it.
 pub fn read_head(s: &mut impl Read) -> std::io::Result<(Response, Vec<u8>)> {
     let mut r = Reader {
         inner: s,
@@ -128,6 +105,37 @@ pub fn read_head(s: &mut impl Read) -> std::io::Result<(Response, Vec<u8>)> {
         },
         r.buf,
     ))
+}
+
+/// The rest of a response whose head [`read_head`] returned (`buffered`: the bytes it
+/// read past the head): its body, read with the head's framing.
+pub fn read_body(
+    s: &mut impl Read,
+    mut head: Response,
+    buffered: Vec<u8>,
+    to_eof: bool,
+) -> std::io::Result<Response> {
+    let mut r = Reader {
+        inner: s,
+        buf: buffered,
+    };
+    let status = head.status;
+    head.body = if status == 204 || status == 304 || (100..200).contains(&status) {
+        Vec::new()
+    } else if head
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        r.read_chunked()?
+    } else if let Some(len) = head.header("content-length") {
+        let len: usize = len.trim().parse().map_err(|_| bad("bad content-length"))?;
+        r.read_exact_n(len)?
+    } else if to_eof {
+        r.read_to_eof()?
+    } else {
+        Vec::new()
+    };
+    Ok(head)
 }
 
 fn bad(msg: &str) -> std::io::Error {

@@ -10,7 +10,8 @@
 //!   docker CLI. Each returns `None` for a skip when run by hand, but **panics under
 //!   `CI=true`** ([`skip_or_fail`]): a test must never pass by not running. The
 //!   `*_or_skip!` macros return from the test on `None`.
-//! - [`wait_for`] polls a condition to a deadline.
+//! - Waiting: [`wait_for`] polls a condition to a deadline, [`wait_settled`] until a
+//!   value holds still. Tests wait for what they need, never for a fixed time.
 //! - [`Gateway`] (`gateway.rs`) spawns the binary on a socket in its own temp dir, waits
 //!   until it answers, captures its log, and kills it on drop (printing the log if the
 //!   test failed); it also counts its fds for the leak checks.
@@ -45,7 +46,9 @@ pub mod ustar;
 #[allow(unused_imports)]
 pub use cli::{CLI_TIMEOUT, Cli, Docker, Output, clis, new_cli, old_cli};
 #[allow(unused_imports)]
-pub use daemon::{Cleanup, Daemon, OwnedCleanup, assert_nothing_owned, assert_owned, labels};
+pub use daemon::{
+    Cleanup, Daemon, OwnedCleanup, SETTLE_QUIET, assert_nothing_owned, assert_owned, labels,
+};
 #[allow(unused_imports)]
 pub use fault_daemon::{FaultDaemon, Frozen};
 #[allow(unused_imports)]
@@ -178,7 +181,7 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
 }
 
-/// Poll `f` until it returns `Some` or `timeout` passes.
+/// Poll `f` (every 50 ms) until it returns `Some` or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -188,8 +191,36 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
         if Instant::now() >= deadline {
             return None;
         }
+        // The polling interval, not a wait for anything.
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Poll `look` until it has returned the same `Some` value for `quiet` on end, and
+/// return that: a state that holds still, not one caught mid-change. `None` from
+/// `look` means "busy" (say, a build container still running) and restarts the quiet
+/// period. `None` if nothing settled within `timeout`.
+pub fn wait_settled<T: PartialEq>(
+    timeout: Duration,
+    quiet: Duration,
+    mut look: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let mut held: Option<(T, Instant)> = None;
+    wait_for(timeout, || {
+        let Some(now) = look() else {
+            held = None;
+            return None;
+        };
+        match &held {
+            Some((before, since)) if *before == now => {
+                if since.elapsed() >= quiet {
+                    return held.take().map(|(v, _)| v);
+                }
+            }
+            _ => held = Some((now, Instant::now())),
+        }
+        None
+    })
 }
 
 /// xorshift64*: fast, deterministic "random" bytes that no compressor can shrink.
