@@ -688,14 +688,20 @@ fn labels_query(labels: &[(&str, &str)]) -> String {
 
 // ------------------------------------------------------------------------ tests: Dockerfile shapes
 
-#[test]
-fn single_stage_run_with_tag_and_client_labels() {
-    let h = or_skip!(Harness::start());
-    let cli = or_skip!(new_cli());
+/// `docker build -t <tag> --label a=b --label owner=evil <fixture>`: checked against
+/// `steps`, then the tag must be reported and name an image of this build that kept
+/// `a=b` and carries the gateway's owner, not `evil`.
+fn tagged_build_with_client_labels(
+    h: &Harness,
+    cli: &Cli,
+    what: &str,
+    fixture: &str,
+    steps: Steps,
+) {
     let t = tag();
     let b = h.cli_build(
-        &cli,
-        "single stage",
+        cli,
+        what,
         &[
             "-t",
             &t,
@@ -703,12 +709,11 @@ fn single_stage_run_with_tag_and_client_labels() {
             "a=b",
             "--label",
             "owner=evil",
-            &fixture_str("single"),
+            &fixture_str(fixture),
         ],
         None,
     );
-    // FROM; RUN, CMD.
-    b.check(steps(1, 2, 0));
+    b.check(steps);
     assert!(
         b.output.contains(&format!("Successfully tagged {t}")),
         "tag not reported:\n{}",
@@ -727,6 +732,34 @@ fn single_stage_run_with_tag_and_client_labels() {
             "owner=evil won: {l:?}"
         );
     }
+}
+
+/// `docker build -f sub/build.Dockerfile` of the `subdir` fixture, whose decoy
+/// `./Dockerfile` would give `which=root`.
+fn subdir_build(h: &Harness, cli: &Cli) {
+    let b = h.cli_build(
+        cli,
+        "-f sub/build.Dockerfile",
+        &[
+            "-f",
+            &fixture("subdir")
+                .join("sub/build.Dockerfile")
+                .to_string_lossy(),
+            &fixture_str("subdir"),
+        ],
+        None,
+    );
+    // FROM; COPY, RUN, LABEL.
+    b.check(steps(1, 2, 1));
+    b.assert_final_labels(&[("which", "sub")]);
+}
+
+#[test]
+fn single_stage_run_with_tag_and_client_labels() {
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
+    // FROM; RUN, CMD.
+    tagged_build_with_client_labels(&h, &cli, "single stage", "single", steps(1, 2, 0));
 }
 
 #[test]
@@ -818,21 +851,7 @@ fn from_scratch_with_copy_and_label() {
 fn cli_dockerfile_in_a_subdirectory() {
     let h = or_skip!(Harness::start());
     let cli = or_skip!(new_cli());
-    let b = h.cli_build(
-        &cli,
-        "-f sub/build.Dockerfile",
-        &[
-            "-f",
-            &fixture("subdir")
-                .join("sub/build.Dockerfile")
-                .to_string_lossy(),
-            &fixture_str("subdir"),
-        ],
-        None,
-    );
-    // FROM; COPY, RUN, LABEL.
-    b.check(steps(1, 2, 1));
-    b.assert_final_labels(&[("which", "sub")]);
+    subdir_build(&h, &cli);
 }
 
 #[test]
@@ -976,44 +995,8 @@ fn cli28_compress_flag() {
 fn cli2010_builds() {
     let h = or_skip!(Harness::start());
     let cli = or_skip!(old_cli());
-    let t = tag();
-    let b = h.cli_build(
-        &cli,
-        "multi-stage",
-        &[
-            "-t",
-            &t,
-            "--label",
-            "a=b",
-            "--label",
-            "owner=evil",
-            &fixture_str("multistage"),
-        ],
-        None,
-    );
-    b.check(steps(2, 3, 1));
-    assert!(
-        b.output.contains(&format!("Successfully tagged {t}")),
-        "{}",
-        b.output
-    );
-    let l = b.tagged(&t);
-    assert_eq!(l.get("a").map(String::as_str), Some("b"), "{l:?}");
-    drop(b);
-    let b = h.cli_build(
-        &cli,
-        "-f sub/build.Dockerfile",
-        &[
-            "-f",
-            &fixture("subdir")
-                .join("sub/build.Dockerfile")
-                .to_string_lossy(),
-            &fixture_str("subdir"),
-        ],
-        None,
-    );
-    b.check(steps(1, 2, 1));
-    b.assert_final_labels(&[("which", "sub")]);
+    tagged_build_with_client_labels(&h, &cli, "multi-stage", "multistage", steps(2, 3, 1));
+    subdir_build(&h, &cli);
 }
 
 #[test]

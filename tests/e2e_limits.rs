@@ -18,7 +18,9 @@ use common::build::{
     Body, BuildOutput, BuildRequest, BuildResult, FROM, assert_built, assert_refused, gzip_bomb,
 };
 use common::ustar::{self, Header};
-use common::{Daemon, Gateway, assert_nothing_owned, assert_owned, http, status_kb};
+use common::{
+    Daemon, Gateway, assert_nothing_owned, assert_owned, buildgate_command, http, status_kb,
+};
 use std::io::{Read, Write};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -280,7 +282,7 @@ fn contexts_over_max_context_entries_are_refused() {
 
     // Out of range is a start-up error, not a silent default.
     for bad in ["0", "100000001"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_buildgate"))
+        let out = buildgate_command()
             .args(["--owner", "x", "--max-context-entries", bad])
             .output()
             .unwrap();

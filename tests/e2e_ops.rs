@@ -10,7 +10,8 @@
 mod common;
 
 use common::{
-    Cleanup, Cli, Daemon, Docker, Gateway, IMAGE, assert_owned, clis, http, unique, wait_for,
+    Cleanup, Cli, Daemon, Docker, Gateway, IMAGE, assert_owned, buildgate_command, clis, http,
+    unique, wait_for,
 };
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -37,14 +38,10 @@ fn cli() -> Cli {
 
 /// Runs `buildgate` with these arguments and no BUILDGATE_* variables.
 fn buildgate(args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).stdin(Stdio::null());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("BUILDGATE_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.output().expect("run buildgate")
+    buildgate_command()
+        .args(args)
+        .output()
+        .expect("run buildgate")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -141,7 +138,7 @@ fn check_against_the_real_daemon_and_through_a_gateway() {
     );
 
     // BUILDGATE_UPSTREAM is honoured, as for serving.
-    let o = Command::new(BIN)
+    let o = buildgate_command()
         .arg("check")
         .env("BUILDGATE_UPSTREAM", &daemon)
         .output()

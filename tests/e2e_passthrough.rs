@@ -9,7 +9,7 @@
 #[macro_use]
 mod common;
 
-use common::{Cleanup, Daemon, Gateway, GatewayOpts, IMAGE, clis, http, unique, wait_for};
+use common::{Cleanup, Cli, Daemon, Gateway, GatewayOpts, IMAGE, clis, http, unique, wait_for};
 use nix::sys::signal::Signal;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -27,6 +27,31 @@ fn daemon_version(daemon: &str) -> String {
     let r = http::get(&d.sock, "/version").expect("daemon /version");
     assert_eq!(r.status, 200);
     r.json()["Version"].as_str().unwrap().to_string()
+}
+
+/// `docker <how> --name <unique name> --label <cleanup's label> IMAGE <cmd>` through
+/// the gateway (`how`: `create` or `run -d`), the container registered for removal:
+/// its name and full id.
+fn new_container(
+    gw: &Gateway,
+    cli: &Cli,
+    cleanup: &mut Cleanup,
+    how: &[&str],
+    prefix: &str,
+    cmd: &[&str],
+) -> (String, String) {
+    let name = unique(prefix);
+    cleanup.container(&name);
+    let out = gw
+        .docker(cli)
+        .args(how)
+        .args(["--name", &name, "--label", &cleanup.label, IMAGE])
+        .args(cmd)
+        .run()
+        .ok();
+    let id = out.stdout.trim().to_string();
+    assert_eq!(id.len(), 64, "{out}");
+    (name, id)
 }
 
 fn now_unix() -> u64 {
@@ -74,22 +99,7 @@ fn cli_version_info_images_ps() {
         );
 
         // A container made straight on the daemon must show up in `ps -a` via the gateway.
-        let name = unique("bgt-ps");
-        let created = gw
-            .docker(&cli)
-            .args([
-                "create",
-                "--name",
-                &name,
-                "--label",
-                &cleanup.label,
-                IMAGE,
-                "true",
-            ])
-            .run()
-            .ok();
-        cleanup.container(&name);
-        assert_eq!(created.stdout.trim().len(), 64, "{created}");
+        let (name, _) = new_container(&gw, &cli, &mut cleanup, &["create"], "bgt-ps", &["true"]);
         let ps = gw
             .docker(&cli)
             .args([
@@ -173,27 +183,20 @@ fn cli_detached_exec_logs_follow() {
     let mut cleanup = Cleanup::new(&daemon);
 
     for cli in clis() {
-        let name = unique("bgt-detached");
-        cleanup.container(&name);
         // Runs until told to stop (a file appears), so timing on a loaded machine can't
         // end it before the exec calls below.
-        let run = gw
-            .docker(&cli)
-            .args([
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--label",
-                &cleanup.label,
-                IMAGE,
+        let (name, _) = new_container(
+            &gw,
+            &cli,
+            &mut cleanup,
+            &["run", "-d"],
+            "bgt-detached",
+            &[
                 "sh",
                 "-c",
                 "echo start; while [ ! -e /tmp/stop ]; do sleep 0.1; done; echo end",
-            ])
-            .run()
-            .ok();
-        assert_eq!(run.stdout.trim().len(), 64, "{run}");
+            ],
+        );
 
         let exec = gw
             .docker(&cli)
@@ -306,21 +309,15 @@ fn cli_events_since_until() {
     let mut cleanup = Cleanup::new(&daemon);
 
     for cli in clis() {
-        let name = unique("bgt-events");
-        cleanup.container(&name);
         let since = now_unix() - 1;
-        gw.docker(&cli)
-            .args([
-                "create",
-                "--name",
-                &name,
-                "--label",
-                &cleanup.label,
-                IMAGE,
-                "true",
-            ])
-            .run()
-            .ok();
+        let (name, _) = new_container(
+            &gw,
+            &cli,
+            &mut cleanup,
+            &["create"],
+            "bgt-events",
+            &["true"],
+        );
         gw.docker(&cli).args(["rm", &name]).run().ok();
         let until = now_unix() + 1;
         // --until makes the stream finite: the CLI must exit on its own.
@@ -359,22 +356,14 @@ fn cli_rm_force_running_container() {
     let mut cleanup = Cleanup::new(&daemon);
 
     for cli in clis() {
-        let name = unique("bgt-rmf");
-        cleanup.container(&name);
-        gw.docker(&cli)
-            .args([
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--label",
-                &cleanup.label,
-                IMAGE,
-                "sleep",
-                "600",
-            ])
-            .run()
-            .ok();
+        let (name, _) = new_container(
+            &gw,
+            &cli,
+            &mut cleanup,
+            &["run", "-d"],
+            "bgt-rmf",
+            &["sleep", "600"],
+        );
         let state = cleanup.daemon.inspect_container(&name).expect("created");
         assert_eq!(state["State"]["Running"], true);
 
@@ -657,28 +646,18 @@ fn fifty_clients_at_once() {
 fn client_disconnect_mid_stream_leaks_no_fd() {
     let daemon = daemon_or_skip!();
     let gw = Gateway::start(&daemon, &[]);
-    let cleanup = Cleanup::new(&daemon);
+    let mut cleanup = Cleanup::new(&daemon);
     let cli = clis().into_iter().next().unwrap();
 
     // A container that keeps logging, to follow.
-    let name = unique("bgt-leak");
-    let run = gw
-        .docker(&cli)
-        .args([
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--label",
-            &cleanup.label,
-            IMAGE,
-            "sh",
-            "-c",
-            "while true; do echo tick; sleep 0.2; done",
-        ])
-        .run()
-        .ok();
-    let id = run.stdout.trim().to_string();
+    let (name, id) = new_container(
+        &gw,
+        &cli,
+        &mut cleanup,
+        &["run", "-d"],
+        "bgt-leak",
+        &["sh", "-c", "while true; do echo tick; sleep 0.2; done"],
+    );
 
     // Warm up (lazy init, pools) and take the baseline once it is quiet.
     for _ in 0..3 {

@@ -11,6 +11,20 @@ use nix::unistd::Pid;
 
 use super::{Cli, Daemon, Docker, OwnedCleanup, http, unique, wait_for, wait_settled};
 
+/// The `buildgate` binary under test, stdin from `/dev/null`, and none of the
+/// environment's `BUILDGATE_*` variables: they would configure it behind the test's
+/// back.
+pub fn buildgate_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_buildgate"));
+    cmd.stdin(Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("BUILDGATE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 /// How to start a gateway; [`Gateway::start`] covers the usual case.
 #[derive(Clone, Debug)]
 pub struct GatewayOpts {
@@ -87,7 +101,7 @@ impl Gateway {
             .unwrap_or_else(|| dir.path().join("gw.sock"));
         let log_path = dir.path().join("gateway.log");
         let log = fs::File::create(&log_path).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_buildgate"));
+        let mut cmd = buildgate_command();
         cmd.arg("--listen")
             .arg(format!("unix://{}", sock.display()))
             .arg("--upstream")
@@ -97,15 +111,8 @@ impl Gateway {
             .arg("--log-level")
             .arg("debug")
             .args(&opts.extra)
-            .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log);
-        // Keep the environment from configuring the gateway behind the test's back.
-        for (k, _) in std::env::vars() {
-            if k.starts_with("BUILDGATE_") {
-                cmd.env_remove(k);
-            }
-        }
         let child = cmd.spawn().expect("spawn the buildgate binary");
         Gateway {
             child: Some(child),

@@ -52,7 +52,7 @@ pub use daemon::{
 #[allow(unused_imports)]
 pub use fault_daemon::{FaultDaemon, Frozen};
 #[allow(unused_imports)]
-pub use gateway::{Gateway, GatewayOpts};
+pub use gateway::{Gateway, GatewayOpts, buildgate_command};
 #[allow(unused_imports)]
 pub use oracle::go_oracle;
 
