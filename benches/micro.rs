@@ -20,12 +20,9 @@ use buildgate::dockerfile;
 use buildgate::tar::reader::{Event, Limits, Reader};
 use buildgate::tar::writer::write_header;
 
-// The macro harness's workload generator, for its USTAR header writer: the inputs are
-// made without the code under test. Only `ustar` is used here.
-#[allow(dead_code)]
-#[path = "proxies/workloads.rs"]
-mod workloads;
-use workloads::ustar;
+// The tests' raw tar writer: the inputs are made without the code under test.
+#[path = "../tests/common/ustar.rs"]
+mod ustar;
 
 /// Same read size as the gateway's pipeline (`READ_CHUNK` in src/build.rs).
 const READ_CHUNK: usize = 256 * 1024;
@@ -36,12 +33,12 @@ fn archive(files: usize, size: usize, per_dir: usize) -> Vec<u8> {
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
     for i in 0..files {
         if i % per_dir == 0 {
-            out.extend_from_slice(&ustar(&format!("d{:05}/", i / per_dir), 0, b'5'));
+            out.extend_from_slice(&ustar::header(&format!("d{:05}/", i / per_dir), b'5', 0));
         }
-        out.extend_from_slice(&ustar(
+        out.extend_from_slice(&ustar::header(
             &format!("d{:05}/f{i:07}", i / per_dir),
-            size as u64,
             b'0',
+            size as u64,
         ));
         let start = out.len();
         out.resize(start + size, 0);
@@ -54,7 +51,7 @@ fn archive(files: usize, size: usize, per_dir: usize) -> Vec<u8> {
         out.resize(out.len().next_multiple_of(512), 0);
     }
     let dockerfile = b"FROM busybox\nLABEL a=b\n";
-    out.extend_from_slice(&ustar("Dockerfile", dockerfile.len() as u64, b'0'));
+    out.extend_from_slice(&ustar::header("Dockerfile", b'0', dockerfile.len() as u64));
     out.extend_from_slice(dockerfile);
     out.resize(out.len().next_multiple_of(512) + 1024, 0);
     out

@@ -27,8 +27,9 @@
 #[macro_use]
 mod common;
 
-use common::{Daemon, Gateway, IMAGE, clis, http};
-use std::collections::{BTreeMap, HashSet};
+use common::ustar::{Header, Magic, Tar};
+use common::{Daemon, Gateway, IMAGE, clis, http, labels, old_cli, wait_settled};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener};
 use std::os::unix::net::UnixStream;
@@ -41,180 +42,6 @@ use std::time::Duration;
 static LOCK: Mutex<()> = Mutex::new(());
 
 const BASE_QUERY: &str = "nocache=1&rm=0&forcerm=0";
-
-// ======================================================================== tar crafting
-
-/// Which magic a crafted header carries.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Magic {
-    /// `ustar\0` `00`: POSIX, the prefix field is part of the name.
-    Ustar,
-    /// `ustar  \0`: old GNU, the prefix area holds atime/ctime.
-    Gnu,
-    /// No magic at all (V7).
-    V7,
-}
-
-/// One 512-byte header, field by field.
-#[derive(Clone, Debug)]
-struct Hdr {
-    name: Vec<u8>,
-    mode: u32,
-    size: u64,
-    typeflag: u8,
-    linkname: Vec<u8>,
-    magic: Magic,
-    prefix: Vec<u8>,
-}
-
-impl Hdr {
-    fn new(name: &str, typeflag: u8, size: u64) -> Hdr {
-        Hdr {
-            name: name.as_bytes().to_vec(),
-            mode: if typeflag == b'5' { 0o755 } else { 0o644 },
-            size,
-            typeflag,
-            linkname: Vec::new(),
-            magic: Magic::Ustar,
-            prefix: Vec::new(),
-        }
-    }
-
-    fn link(mut self, target: &str) -> Hdr {
-        self.linkname = target.as_bytes().to_vec();
-        self
-    }
-
-    fn magic(mut self, m: Magic) -> Hdr {
-        self.magic = m;
-        self
-    }
-
-    fn prefix(mut self, p: &str) -> Hdr {
-        self.prefix = p.as_bytes().to_vec();
-        self
-    }
-
-    fn block(&self) -> [u8; 512] {
-        let mut b = [0u8; 512];
-        put(&mut b[0..100], &self.name);
-        octal(&mut b[100..108], self.mode as u64);
-        octal(&mut b[108..116], 0);
-        octal(&mut b[116..124], 0);
-        octal(&mut b[124..136], self.size);
-        octal(&mut b[136..148], 1_700_000_000);
-        b[156] = self.typeflag;
-        put(&mut b[157..257], &self.linkname);
-        match self.magic {
-            Magic::Ustar => {
-                b[257..263].copy_from_slice(b"ustar\0");
-                b[263..265].copy_from_slice(b"00");
-            }
-            Magic::Gnu => b[257..265].copy_from_slice(b"ustar  \0"),
-            Magic::V7 => {}
-        }
-        if self.magic != Magic::V7 {
-            put(&mut b[265..297], b"root");
-            put(&mut b[297..329], b"root");
-        }
-        put(&mut b[345..500], &self.prefix);
-        b[148..156].copy_from_slice(b"        ");
-        let sum: u32 = b.iter().map(|&c| c as u32).sum();
-        let s = format!("{sum:06o}\0 ");
-        b[148..156].copy_from_slice(s.as_bytes());
-        b
-    }
-}
-
-fn put(field: &mut [u8], v: &[u8]) {
-    assert!(v.len() <= field.len(), "field too small for {v:?}");
-    field[..v.len()].copy_from_slice(v);
-}
-
-fn octal(field: &mut [u8], v: u64) {
-    let s = format!("{v:0w$o}\0", w = field.len() - 1);
-    field.copy_from_slice(s.as_bytes());
-}
-
-/// A tar archive built block by block.
-#[derive(Default, Clone)]
-struct Tar(Vec<u8>);
-
-impl Tar {
-    fn new() -> Tar {
-        Tar(Vec::new())
-    }
-
-    /// A header then `data` padded to 512.
-    fn entry(mut self, h: Hdr, data: &[u8]) -> Tar {
-        self.0.extend_from_slice(&h.block());
-        self.0.extend_from_slice(data);
-        self.pad()
-    }
-
-    fn file(self, name: &str, data: &[u8]) -> Tar {
-        self.entry(Hdr::new(name, b'0', data.len() as u64), data)
-    }
-
-    fn dir(self, name: &str) -> Tar {
-        self.entry(Hdr::new(name, b'5', 0), b"")
-    }
-
-    fn symlink(self, name: &str, target: &str) -> Tar {
-        self.entry(Hdr::new(name, b'2', 0).link(target), b"")
-    }
-
-    fn hardlink(self, name: &str, target: &str) -> Tar {
-        self.entry(Hdr::new(name, b'1', 0).link(target), b"")
-    }
-
-    /// A PAX extended header (`x`) or global header (`g`) with these records.
-    fn pax(self, typeflag: u8, records: &[(&str, &str)]) -> Tar {
-        let mut data = Vec::new();
-        for (k, v) in records {
-            let body = format!(" {k}={v}\n");
-            // The length prefix counts itself.
-            let mut n = body.len() + 1;
-            while format!("{n}{body}").len() != n {
-                n += 1;
-            }
-            data.extend_from_slice(format!("{n}{body}").as_bytes());
-        }
-        self.entry(Hdr::new("PaxHeaders/x", typeflag, data.len() as u64), &data)
-    }
-
-    /// A GNU long name (`L`) entry naming the next header.
-    fn gnu_longname(self, name: &str) -> Tar {
-        let mut data = name.as_bytes().to_vec();
-        data.push(0);
-        self.entry(
-            Hdr::new("././@LongLink", b'L', data.len() as u64).magic(Magic::Gnu),
-            &data,
-        )
-    }
-
-    fn raw(mut self, bytes: &[u8]) -> Tar {
-        self.0.extend_from_slice(bytes);
-        self
-    }
-
-    fn pad(mut self) -> Tar {
-        while !self.0.len().is_multiple_of(512) {
-            self.0.push(0);
-        }
-        self
-    }
-
-    /// Two zero blocks.
-    fn end(mut self) -> Tar {
-        self.0.extend_from_slice(&[0u8; 1024]);
-        self
-    }
-
-    fn bytes(self) -> Vec<u8> {
-        self.0
-    }
-}
 
 // ======================================================================== Dockerfiles
 
@@ -398,28 +225,17 @@ fn outcome(r: std::io::Result<http::Response>) -> Outcome {
 
 // ======================================================================== daemon state
 
-#[derive(Default, Debug, Clone)]
+#[derive(Default, Debug, Clone, PartialEq)]
 struct Snap {
-    containers: HashSet<String>,
-    images: HashSet<String>,
-}
-
-fn ids(d: &Daemon, path: &str) -> HashSet<String> {
-    let r = http::get(&d.sock, path).expect("list on the daemon");
-    assert_eq!(r.status, 200, "{path}: {}", r.text());
-    r.json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|v| v["Id"].as_str().map(str::to_string))
-        .collect()
+    containers: BTreeSet<String>,
+    images: BTreeSet<String>,
 }
 
 /// `docker ps -aq --no-trunc` and `docker images -aq --no-trunc`, over the API.
 fn snap(d: &Daemon) -> Snap {
     Snap {
-        containers: ids(d, "/containers/json?all=1"),
-        images: ids(d, "/images/json?all=1"),
+        containers: d.ids("/containers/json?all=1"),
+        images: d.ids("/images/json?all=1"),
     }
 }
 
@@ -457,14 +273,9 @@ impl New {
     }
 }
 
-fn labels(v: Option<serde_json::Value>) -> BTreeMap<String, String> {
-    v.and_then(|v| v["Config"]["Labels"].as_object().cloned())
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The labels of an object, or none if it is gone already.
+fn labels_of(inspect: Option<serde_json::Value>) -> BTreeMap<String, String> {
+    inspect.as_ref().map(labels).unwrap_or_default()
 }
 
 /// Other processes may use the same daemon (another test binary, another worktree):
@@ -482,13 +293,13 @@ fn foreign(l: &BTreeMap<String, String>) -> bool {
 fn diff(d: &Daemon, before: &Snap, after: &Snap) -> New {
     let mut new = New::default();
     for id in after.containers.difference(&before.containers) {
-        let l = labels(d.inspect_container(id));
+        let l = labels_of(d.inspect_container(id));
         if !foreign(&l) {
             new.containers.push((id.clone(), l));
         }
     }
     for id in after.images.difference(&before.images) {
-        let l = labels(d.inspect_image(id));
+        let l = labels_of(d.inspect_image(id));
         if !foreign(&l) {
             new.images.push((id.clone(), l));
         }
@@ -500,35 +311,24 @@ fn remove(d: &Daemon, new: &New) {
     for (id, _) in &new.containers {
         d.remove_container(id);
     }
-    // Children before parents; a few passes settle any order.
-    for _ in 0..4 {
-        let left: Vec<&String> = new
-            .images
-            .iter()
-            .map(|(id, _)| id)
-            .filter(|id| d.inspect_image(id).is_some())
-            .collect();
-        if left.is_empty() {
-            break;
-        }
-        for id in left {
-            d.remove_image(id);
-        }
-    }
+    d.remove_images(new.images.iter().map(|(id, _)| id));
 }
 
-/// Wait until the daemon stops changing (an aborted upload may still be settling).
-fn settle(d: &Daemon) -> Snap {
-    let mut last = snap(d);
-    for _ in 0..10 {
-        thread::sleep(Duration::from_millis(150));
+/// How long the daemon must hold still after a request whose response has ended.
+const SETTLED: Duration = Duration::from_millis(150);
+
+/// The daemon once it has settled after a request (an aborted upload may still be
+/// settling): no container made since `before` is running (other users' aside, see
+/// [`foreign`]), and nothing has changed for `quiet`.
+fn settle(d: &Daemon, before: &Snap, quiet: Duration) -> Snap {
+    let busy = |id: &String| {
+        !before.containers.contains(id) && !foreign(&labels_of(d.inspect_container(id)))
+    };
+    wait_settled(Duration::from_secs(60), quiet, || {
         let now = snap(d);
-        if now.containers == last.containers && now.images == last.images {
-            return now;
-        }
-        last = now;
-    }
-    last
+        (!d.ids("/containers/json").iter().any(busy)).then_some(now)
+    })
+    .unwrap_or_else(|| snap(d))
 }
 
 // ======================================================================== attacks
@@ -611,10 +411,10 @@ fn send_and_watch(env: &Env, sock: &Path, raw: &[u8]) -> Run {
     let d = &env.daemon;
     let before = snap(d);
     let outcome = outcome(http::raw_request(sock, raw));
-    let after = settle(d);
+    let after = settle(d, &before, SETTLED);
     let new = diff(d, &before, &after);
     let picked = match &outcome {
-        Outcome::Built(id) => labels(d.inspect_image(id)).get("picked").cloned(),
+        Outcome::Built(id) => labels_of(d.inspect_image(id)).get("picked").cloned(),
         _ => None,
     };
     Run {
@@ -1165,7 +965,7 @@ fn cli_attack_env(
         cmd = cmd.env(k, v);
     }
     let out = cmd.run();
-    let after = settle(d);
+    let after = settle(d, &before, SETTLED);
     let new = diff(d, &before, &after);
     let outcome = if out.success() {
         let id = new
@@ -1477,7 +1277,7 @@ fn attack_tar_headers() {
         "",
         t().file("Dockerfile", g)
             .pax(b'x', &[("size", "0")])
-            .entry(Hdr::new("pad", b'0', hidden.len() as u64), &hidden)
+            .entry(Header::new("pad", b'0', hidden.len() as u64), &hidden)
             .end()
             .bytes(),
         Expect::Any,
@@ -1488,7 +1288,7 @@ fn attack_tar_headers() {
         "",
         t().file("Dockerfile", g)
             .pax(b'x', &[("size", &(512 + hidden.len()).to_string())])
-            .entry(Hdr::new("pad", b'0', 512), &[b'x'; 512])
+            .entry(Header::new("pad", b'0', 512), &[b'x'; 512])
             .raw(&hidden)
             .end()
             .bytes(),
@@ -1500,7 +1300,7 @@ fn attack_tar_headers() {
         "gnu_longname_then_pax",
         "",
         t().file("Dockerfile", g)
-            .gnu_longname("Dockerfile")
+            .gnu_long_name("Dockerfile")
             .pax(b'x', &[("path", "other.txt")])
             .file("x", e)
             .end()
@@ -1513,7 +1313,7 @@ fn attack_tar_headers() {
         "",
         t().file("Dockerfile", g)
             .pax(b'x', &[("path", "Dockerfile")])
-            .gnu_longname("other.txt")
+            .gnu_long_name("other.txt")
             .file("x", e)
             .end()
             .bytes(),
@@ -1524,27 +1324,27 @@ fn attack_tar_headers() {
         "gnu_longname_is_dockerfile",
         "",
         t().file("Dockerfile", g)
-            .gnu_longname("Dockerfile")
+            .gnu_long_name("Dockerfile")
             .file("innocent.txt", e)
             .end()
             .bytes(),
         Expect::Any,
         m,
     );
+    // The innocent Dockerfile, then the evil one's bytes under a crafted header: how it
+    // is crafted decides which of the two Go builds.
+    let evil_header = |name: &[u8], typeflag: u8| Header::new(name, typeflag, e.len() as u64);
+    let shadowed = |h: Header| t().file("Dockerfile", g).entry(h, e).end().bytes();
     // USTAR prefix under GNU magic: Go ignores it when atime/ctime parse, and uses it
     // when they do not (its pre-1.8 writer work-around).
     add(
         "gnu_magic_text_prefix",
         "",
-        t().file("Dockerfile", g)
-            .entry(
-                Hdr::new("Dockerfile", b'0', e.len() as u64)
-                    .magic(Magic::Gnu)
-                    .prefix("sub"),
-                e,
-            )
-            .end()
-            .bytes(),
+        shadowed(
+            evil_header(b"Dockerfile", b'0')
+                .magic(Magic::Gnu)
+                .prefix("sub"),
+        ),
         Expect::Any,
         m,
     );
@@ -1554,7 +1354,7 @@ fn attack_tar_headers() {
         t().dir("sub")
             .file("sub/Dockerfile", g)
             .entry(
-                Hdr::new("Dockerfile", b'0', e.len() as u64)
+                evil_header(b"Dockerfile", b'0')
                     .magic(Magic::Gnu)
                     .prefix("sub"),
                 e,
@@ -1567,43 +1367,29 @@ fn attack_tar_headers() {
     add(
         "gnu_magic_numeric_prefix",
         "",
-        t().file("Dockerfile", g)
-            .entry(
-                Hdr::new("Dockerfile", b'0', e.len() as u64)
-                    .magic(Magic::Gnu)
-                    .prefix(concat!("00000000000", "\0", "00000000000")),
-                e,
-            )
-            .end()
-            .bytes(),
+        shadowed(
+            evil_header(b"Dockerfile", b'0')
+                .magic(Magic::Gnu)
+                .prefix(concat!("00000000000", "\0", "00000000000")),
+        ),
         Expect::Any,
         m,
     );
     add(
         "ustar_prefix",
         "",
-        t().file("Dockerfile", g)
-            .entry(
-                Hdr::new("Dockerfile", b'0', e.len() as u64).prefix("sub"),
-                e,
-            )
-            .end()
-            .bytes(),
+        shadowed(evil_header(b"Dockerfile", b'0').prefix("sub")),
         Expect::Any,
         m,
     );
     add(
         "v7_magic_prefix_ignored",
         "",
-        t().file("Dockerfile", g)
-            .entry(
-                Hdr::new("Dockerfile", b'0', e.len() as u64)
-                    .magic(Magic::V7)
-                    .prefix("sub"),
-                e,
-            )
-            .end()
-            .bytes(),
+        shadowed(
+            evil_header(b"Dockerfile", b'0')
+                .magic(Magic::V7)
+                .prefix("sub"),
+        ),
         Expect::Any,
         m,
     );
@@ -1615,7 +1401,7 @@ fn attack_tar_headers() {
         (b'5', "dir"),
         (b'3', "chardev"),
     ] {
-        let h = Hdr::new("lnk", ty, hidden.len() as u64).link("innocent.txt");
+        let h = Header::new("lnk", ty, hidden.len() as u64).link("innocent.txt");
         add(
             &format!("{name}_with_size_hides_header"),
             "",
@@ -1721,47 +1507,30 @@ fn attack_tar_headers() {
     add(
         "nul_in_name",
         "",
-        t().file("Dockerfile", g)
-            .entry(
-                Hdr {
-                    name: b"Dockerfile\0.txt".to_vec(),
-                    ..Hdr::new("x", b'0', e.len() as u64)
-                },
-                e,
-            )
-            .end()
-            .bytes(),
+        shadowed(evil_header(b"Dockerfile\0.txt", b'0')),
         Expect::Any,
         m,
     );
     add(
         "old_regular_typeflag_nul",
         "",
-        t().file("Dockerfile", g)
-            .entry(Hdr::new("Dockerfile", 0, e.len() as u64), e)
-            .end()
-            .bytes(),
+        shadowed(evil_header(b"Dockerfile", 0)),
         Expect::Any,
         m,
     );
     add(
         "unknown_typeflag",
         "",
-        t().file("Dockerfile", g)
-            .entry(Hdr::new("Dockerfile", b'Z', e.len() as u64), e)
-            .end()
-            .bytes(),
+        shadowed(evil_header(b"Dockerfile", b'Z')),
         Expect::Any,
         Sanity::Info,
     );
     add(
         "bad_checksum",
         "",
-        {
-            let mut b = t().file("Dockerfile", e).end().bytes();
-            b[148] = b'7';
-            b
-        },
+        t().entry(evil_header(b"Dockerfile", b'0').bad_checksum(), e)
+            .end()
+            .bytes(),
         Expect::Any,
         Sanity::Info,
     );
@@ -2319,31 +2088,21 @@ fn attack_remote_and_buildkit() {
 #[test]
 fn attack_buildkit_cli_20_10() {
     let host = daemon_or_skip!();
+    let cli = or_skip!(old_cli());
     let mut env = Env::new(&host);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Dockerfile"), df("a", "LABEL owner=evil")).unwrap();
     let ctx = dir.path().to_str().unwrap().to_string();
-    let mut problems = Vec::new();
-    let mut tried = false;
-    for cli in clis() {
-        if !cli.version.starts_with("20.") {
-            continue;
-        }
-        tried = true;
-        problems.extend(cli_attack_env(
-            &mut env,
-            &cli,
-            "DOCKER_BUILDKIT=1",
-            &[],
-            &ctx,
-            Expect::Refuse,
-            Some("docker_buildkit=0"),
-            &[("DOCKER_BUILDKIT", "1")],
-        ));
-    }
-    if !tried && common::in_ci() {
-        panic!("CI=true but no 20.10 docker CLI to test DOCKER_BUILDKIT=1 with");
-    }
+    let problems = cli_attack_env(
+        &mut env,
+        &cli,
+        "DOCKER_BUILDKIT=1",
+        &[],
+        &ctx,
+        Expect::Refuse,
+        Some("docker_buildkit=0"),
+        &[("DOCKER_BUILDKIT", "1")],
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
 
@@ -2441,11 +2200,12 @@ fn attack_client_disconnects_mid_upload() {
                 s.write_all(head.as_bytes()).unwrap();
                 let _ = s.write_all(&body[..cut]);
             }
+            // The stimulus: a client that lingers a moment after its last bytes (long
+            // enough for the gateway to pass them on), then dies.
             thread::sleep(Duration::from_millis(200));
             let _ = s.shutdown(Shutdown::Both);
             drop(s);
-            thread::sleep(Duration::from_millis(500));
-            let after = settle(d);
+            let after = settle(d, &before, common::SETTLE_QUIET);
             let new = diff(d, &before, &after);
             eprintln!("[disconnect {name} at {cut}] {}", new.summary());
             if !new.is_empty() {

@@ -39,9 +39,11 @@
 //! sends labels): that is how the fixtures and the rule were calibrated, and how to tell
 //! a daemon change from a gateway bug when a count is off.
 
+#[macro_use]
 mod common;
 
-use common::{Cli, Daemon, Docker, Gateway, clis, http, in_ci, unique};
+use common::ustar::Tar;
+use common::{Cli, Daemon, Docker, Gateway, Rng, http, in_ci, labels, new_cli, old_cli, unique};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -67,15 +69,6 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Held around every build and the listings before and after it.
 static BUILD_LOCK: Mutex<()> = Mutex::new(());
-
-macro_rules! harness_or_skip {
-    () => {
-        match Harness::start() {
-            Some(h) => h,
-            None => return,
-        }
-    };
-}
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(FIXTURES).join(name)
@@ -160,18 +153,10 @@ impl Harness {
 
     /// Containers and images the daemon has now.
     fn snapshot(&self) -> (BTreeSet<String>, BTreeSet<String>) {
-        let ids = |path: &str| -> BTreeSet<String> {
-            let r = http::get(&self.daemon.sock, path)
-                .unwrap_or_else(|e| panic!("GET {path} on the daemon: {e}"));
-            assert_eq!(r.status, 200, "GET {path} on the daemon: {}", r.text());
-            r.json()
-                .as_array()
-                .expect("a JSON array")
-                .iter()
-                .map(|o| o["Id"].as_str().expect("an Id").to_string())
-                .collect()
-        };
-        (ids("/containers/json?all=1"), ids("/images/json?all=1"))
+        (
+            self.daemon.ids("/containers/json?all=1"),
+            self.daemon.ids("/images/json?all=1"),
+        )
     }
 
     /// Run one build (`run` returns its output, or why it failed), find everything it
@@ -323,17 +308,6 @@ fn ids_after(output: &str, marker: &str) -> Vec<String> {
 
 fn hex_of(id: &str) -> &str {
     id.strip_prefix("sha256:").unwrap_or(id)
-}
-
-fn labels(v: &Value) -> BTreeMap<String, String> {
-    v["Config"]["Labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 impl Built {
@@ -616,41 +590,11 @@ impl Drop for Built {
         for c in containers {
             self.daemon.remove_container(c);
         }
-        // Children before parents: retry until nothing more goes.
-        let mut left: Vec<&String> = images;
-        for _ in 0..8 {
-            if left.is_empty() {
-                break;
-            }
-            for i in &left {
-                self.daemon.remove_image(i);
-            }
-            left.retain(|i| self.daemon.inspect_image(i).is_some());
-        }
+        let left = self.daemon.remove_images(images);
         if !left.is_empty() {
             eprintln!("{}: could not remove images {left:?}", self.what);
         }
     }
-}
-
-// ------------------------------------------------------------------------ CLIs
-
-/// The newest CLI (28.x on the test machines).
-fn new_cli() -> Option<Cli> {
-    let found = clis().into_iter().find(|c| !c.version.starts_with("20."));
-    if found.is_none() {
-        common::skip_or_fail::<()>("no docker CLI newer than 20.10");
-    }
-    found
-}
-
-/// Debian's 20.10 CLI.
-fn old_cli() -> Option<Cli> {
-    let found = clis().into_iter().find(|c| c.version.starts_with("20."));
-    if found.is_none() {
-        common::skip_or_fail::<()>("no 20.10 docker CLI");
-    }
-    found
 }
 
 fn tag() -> String {
@@ -659,55 +603,13 @@ fn tag() -> String {
 
 // ------------------------------------------------------------------------ tar and compression
 
-/// A minimal USTAR writer: regular files and directories, names up to 100 bytes.
-#[derive(Default)]
-struct Tar {
-    buf: Vec<u8>,
-}
-
-impl Tar {
-    fn header(&mut self, name: &str, typeflag: u8, mode: u32, size: usize) {
-        assert!(
-            name.len() <= 100,
-            "tar name too long for this writer: {name}"
-        );
-        let mut h = [0u8; 512];
-        h[..name.len()].copy_from_slice(name.as_bytes());
-        let octal = |h: &mut [u8; 512], off: usize, len: usize, v: u64| {
-            let s = format!("{v:0w$o}\0", w = len - 1);
-            h[off..off + len].copy_from_slice(s.as_bytes());
-        };
-        octal(&mut h, 100, 8, mode as u64);
-        octal(&mut h, 108, 8, 0);
-        octal(&mut h, 116, 8, 0);
-        octal(&mut h, 124, 12, size as u64);
-        octal(&mut h, 136, 12, 1_700_000_000);
-        h[148..156].copy_from_slice(b"        ");
-        h[156] = typeflag;
-        h[257..263].copy_from_slice(b"ustar\0");
-        h[263..265].copy_from_slice(b"00");
-        let sum: u32 = h.iter().map(|&b| b as u32).sum();
-        let s = format!("{sum:06o}\0 ");
-        h[148..156].copy_from_slice(s.as_bytes());
-        self.buf.extend_from_slice(&h);
-    }
-
-    fn file(&mut self, name: &str, data: &[u8]) {
-        self.header(name, b'0', 0o644, data.len());
-        self.buf.extend_from_slice(data);
-        let pad = (512 - data.len() % 512) % 512;
-        self.buf.extend(std::iter::repeat_n(0u8, pad));
-    }
-
-    fn dir(&mut self, name: &str) {
-        self.header(name, b'5', 0o755, 0);
-    }
-
-    /// Add `dir`'s contents (sorted) with names starting `prefix` (`""` or `"./"`; with
-    /// `"./"` the root itself comes first as `./`, like `tar -C dir -cf - ./`).
-    fn add_dir(&mut self, dir: &Path, prefix: &str) {
+/// `dir`'s contents as a tar (sorted, names starting `prefix`: `""` or `"./"`; with
+/// `"./"` the root itself comes first as `./`, like `tar -C dir -cf - ./`), then the
+/// end of the archive.
+fn tar_dir(dir: &Path, prefix: &str) -> Vec<u8> {
+    fn add(mut tar: Tar, dir: &Path, prefix: &str) -> Tar {
         if !prefix.is_empty() {
-            self.dir(prefix);
+            tar = tar.dir(prefix);
         }
         let mut entries: Vec<_> = fs::read_dir(dir)
             .unwrap()
@@ -716,18 +618,15 @@ impl Tar {
         entries.sort();
         for p in entries {
             let name = format!("{prefix}{}", p.file_name().unwrap().to_str().unwrap());
-            if p.is_dir() {
-                self.add_dir(&p, &format!("{name}/"));
+            tar = if p.is_dir() {
+                add(tar, &p, &format!("{name}/"))
             } else {
-                self.file(&name, &fs::read(&p).unwrap());
-            }
+                tar.file(&name, &fs::read(&p).unwrap())
+            };
         }
+        tar
     }
-
-    fn finish(mut self) -> Vec<u8> {
-        self.buf.extend_from_slice(&[0u8; 1024]);
-        self.buf
-    }
+    add(Tar::new(), dir, prefix).end().bytes()
 }
 
 /// Compress with the crate's own async-compression encoders.
@@ -753,16 +652,13 @@ fn compress(kind: &str, data: &[u8]) -> Vec<u8> {
     })
 }
 
-/// 3 MiB of deterministic noise (xorshift), so a context spans many reads and chunks.
+/// 3 MiB of deterministic hex noise, so a context spans many reads and chunks (and
+/// still compresses).
 fn big_bin() -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..3 * 1024 * 1024)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            b"0123456789abcdef"[((x >> 24) & 15) as usize]
-        })
+    let mut out = vec![0u8; 3 * 1024 * 1024];
+    Rng::new(0x9E37_79B9_7F4A_7C15).fill(&mut out);
+    out.iter()
+        .map(|b| b"0123456789abcdef"[usize::from(b & 15)])
         .collect()
 }
 
@@ -792,14 +688,20 @@ fn labels_query(labels: &[(&str, &str)]) -> String {
 
 // ------------------------------------------------------------------------ tests: Dockerfile shapes
 
-#[test]
-fn single_stage_run_with_tag_and_client_labels() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+/// `docker build -t <tag> --label a=b --label owner=evil <fixture>`: checked against
+/// `steps`, then the tag must be reported and name an image of this build that kept
+/// `a=b` and carries the gateway's owner, not `evil`.
+fn tagged_build_with_client_labels(
+    h: &Harness,
+    cli: &Cli,
+    what: &str,
+    fixture: &str,
+    steps: Steps,
+) {
     let t = tag();
     let b = h.cli_build(
-        &cli,
-        "single stage",
+        cli,
+        what,
         &[
             "-t",
             &t,
@@ -807,12 +709,11 @@ fn single_stage_run_with_tag_and_client_labels() {
             "a=b",
             "--label",
             "owner=evil",
-            &fixture_str("single"),
+            &fixture_str(fixture),
         ],
         None,
     );
-    // FROM; RUN, CMD.
-    b.check(steps(1, 2, 0));
+    b.check(steps);
     assert!(
         b.output.contains(&format!("Successfully tagged {t}")),
         "tag not reported:\n{}",
@@ -833,10 +734,38 @@ fn single_stage_run_with_tag_and_client_labels() {
     }
 }
 
+/// `docker build -f sub/build.Dockerfile` of the `subdir` fixture, whose decoy
+/// `./Dockerfile` would give `which=root`.
+fn subdir_build(h: &Harness, cli: &Cli) {
+    let b = h.cli_build(
+        cli,
+        "-f sub/build.Dockerfile",
+        &[
+            "-f",
+            &fixture("subdir")
+                .join("sub/build.Dockerfile")
+                .to_string_lossy(),
+            &fixture_str("subdir"),
+        ],
+        None,
+    );
+    // FROM; COPY, RUN, LABEL.
+    b.check(steps(1, 2, 1));
+    b.assert_final_labels(&[("which", "sub")]);
+}
+
+#[test]
+fn single_stage_run_with_tag_and_client_labels() {
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
+    // FROM; RUN, CMD.
+    tagged_build_with_client_labels(&h, &cli, "single stage", "single", steps(1, 2, 0));
+}
+
 #[test]
 fn multi_stage_lowercase_from_as_and_copy_from() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let b = h.cli_build(&cli, "multi-stage", &[&fixture_str("multistage")], None);
     // from ... as build; run, workdir. From ... As final; copy --from, RUN.
     b.check(steps(2, 3, 1));
@@ -844,8 +773,8 @@ fn multi_stage_lowercase_from_as_and_copy_from() {
 
 #[test]
 fn arg_before_from_and_from_platform_variable() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let b = h.cli_build(
         &cli,
         "ARG before FROM, FROM --platform",
@@ -866,8 +795,8 @@ fn arg_before_from_and_from_platform_variable() {
 
 #[test]
 fn from_split_over_continuation_lines_with_comments_and_blanks() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let b = h.cli_build(
         &cli,
         "FROM over continuations",
@@ -882,8 +811,8 @@ fn from_split_over_continuation_lines_with_comments_and_blanks() {
 
 #[test]
 fn escape_directive_backtick() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let b = h.cli_build(&cli, "# escape=`", &[&fixture_str("escape_backtick")], None);
     // FROM ` AS win; LABEL over two lines, RUN over two lines.
     b.check(steps(1, 2, 0));
@@ -898,8 +827,8 @@ fn crlf_line_endings_and_utf8_bom() {
             && raw.windows(2).filter(|w| w == b"\r\n").count() == 5,
         "the crlf_bom fixture lost its BOM or CRLFs (see testdata/e2e/build/.gitattributes)"
     );
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let b = h.cli_build(&cli, "CRLF and BOM", &[&fixture_str("crlf_bom")], None);
     // FROM; ENV, RUN (continued over a CRLF), LABEL.
     b.check(steps(1, 3, 0));
@@ -908,8 +837,8 @@ fn crlf_line_endings_and_utf8_bom() {
 
 #[test]
 fn from_scratch_with_copy_and_label() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let b = h.cli_build(&cli, "FROM scratch", &[&fixture_str("scratch")], None);
     // FROM scratch; COPY, LABEL.
     b.check(steps(1, 1, 1));
@@ -920,31 +849,15 @@ fn from_scratch_with_copy_and_label() {
 
 #[test]
 fn cli_dockerfile_in_a_subdirectory() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
-    let b = h.cli_build(
-        &cli,
-        "-f sub/build.Dockerfile",
-        &[
-            "-f",
-            &fixture("subdir")
-                .join("sub/build.Dockerfile")
-                .to_string_lossy(),
-            &fixture_str("subdir"),
-        ],
-        None,
-    );
-    // FROM; COPY, RUN, LABEL.
-    b.check(steps(1, 2, 1));
-    b.assert_final_labels(&[("which", "sub")]);
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
+    subdir_build(&h, &cli);
 }
 
 #[test]
 fn raw_dot_slash_prefixed_context_with_dockerfile_in_a_subdirectory() {
-    let h = harness_or_skip!();
-    let mut tar = Tar::default();
-    tar.add_dir(&fixture("subdir"), "./");
-    let ours = tar.finish();
+    let h = or_skip!(Harness::start());
+    let ours = tar_dir(&fixture("subdir"), "./");
     assert!(ours.starts_with(b"./\0"), "the first entry must be ./");
     // And GNU tar's own `tar -C dir -cf - ./`, in its default (gnu) and posix formats.
     let gnu_tar = |format: &str| -> Vec<u8> {
@@ -995,8 +908,8 @@ fn raw_dot_slash_prefixed_context_with_dockerfile_in_a_subdirectory() {
 
 #[test]
 fn cli28_dockerfile_outside_the_context() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let b = h.cli_build(
         &cli,
         "-f outside the context",
@@ -1015,8 +928,8 @@ fn cli28_dockerfile_outside_the_context() {
 
 #[test]
 fn cli28_dockerfile_from_stdin() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let dockerfile = fs::read(fixture("stdin").join("Dockerfile")).unwrap();
     // `docker build -`: the CLI wraps the Dockerfile in a context of its own.
     let b = h.cli_build(&cli, "docker build -", &["-"], Some(&dockerfile));
@@ -1037,11 +950,9 @@ fn cli28_dockerfile_from_stdin() {
 
 #[test]
 fn raw_compressed_contexts_gzip_bzip2_xz_zstd() {
-    let h = harness_or_skip!();
+    let h = or_skip!(Harness::start());
     let ctx = compressed_context();
-    let mut tar = Tar::default();
-    tar.add_dir(ctx.path(), "");
-    let plain = tar.finish();
+    let plain = tar_dir(ctx.path(), "");
     for kind in ["gzip", "bzip2", "xz", "zstd"] {
         if kind == "zstd" && direct_mode() {
             // dockerd 20.10 does not read zstd contexts (it answers "unexpected EOF");
@@ -1066,8 +977,8 @@ fn raw_compressed_contexts_gzip_bzip2_xz_zstd() {
 
 #[test]
 fn cli28_compress_flag() {
-    let h = harness_or_skip!();
-    let Some(cli) = new_cli() else { return };
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(new_cli());
     let ctx = compressed_context();
     let b = h.cli_build(
         &cli,
@@ -1082,63 +993,16 @@ fn cli28_compress_flag() {
 
 #[test]
 fn cli2010_builds() {
-    let h = harness_or_skip!();
-    let Some(cli) = old_cli() else { return };
-    let t = tag();
-    let b = h.cli_build(
-        &cli,
-        "multi-stage",
-        &[
-            "-t",
-            &t,
-            "--label",
-            "a=b",
-            "--label",
-            "owner=evil",
-            &fixture_str("multistage"),
-        ],
-        None,
-    );
-    b.check(steps(2, 3, 1));
-    assert!(
-        b.output.contains(&format!("Successfully tagged {t}")),
-        "{}",
-        b.output
-    );
-    let l = b.tagged(&t);
-    assert_eq!(l.get("a").map(String::as_str), Some("b"), "{l:?}");
-    drop(b);
-    let b = h.cli_build(
-        &cli,
-        "-f sub/build.Dockerfile",
-        &[
-            "-f",
-            &fixture("subdir")
-                .join("sub/build.Dockerfile")
-                .to_string_lossy(),
-            &fixture_str("subdir"),
-        ],
-        None,
-    );
-    b.check(steps(1, 2, 1));
-    b.assert_final_labels(&[("which", "sub")]);
+    let h = or_skip!(Harness::start());
+    let cli = or_skip!(old_cli());
+    tagged_build_with_client_labels(&h, &cli, "multi-stage", "multistage", steps(2, 3, 1));
+    subdir_build(&h, &cli);
 }
 
 #[test]
 fn docker_py_images_build() {
-    let h = harness_or_skip!();
-    let python = std::env::var("BUILDGATE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_docker_py = std::process::Command::new(&python)
-        .args(["-c", "import docker"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_docker_py {
-        common::skip_or_fail::<()>(&format!("{python} cannot import docker (docker-py)"));
-        return;
-    }
+    let h = or_skip!(Harness::start());
+    let python = docker_py_or_skip!();
     let script = fixture("docker_py_build.py");
     for gzip in ["0", "1"] {
         let t = tag();

@@ -3,34 +3,23 @@
 //! restarted, a client uploads at a trickle, the daemon stops answering altogether.
 //!
 //! Tests that stop, restart or freeze their daemon use a second private dockerd
-//! ([`support_faults::FaultDaemon`], `scripts/dockerd.sh` with its own
-//! `BUILDGATE_TEST_DIR`), never the shared one other test binaries use. The others run
-//! against the shared test daemon. Without a daemon these tests skip when run by hand;
-//! under `CI=true` they fail, including when the second daemon cannot start.
+//! ([`common::FaultDaemon`], `scripts/dockerd.sh` with its own `BUILDGATE_TEST_DIR`),
+//! never the shared one other test binaries use. The others run against the shared
+//! test daemon. Without a daemon these tests skip when run by hand; under `CI=true`
+//! they fail, including when the second daemon cannot start.
 
 #[macro_use]
 mod common;
-mod support_faults;
 
-use common::{Daemon, Gateway, IMAGE, clis, http};
+use common::build::{
+    Body, BuildOutput, BuildRequest, FROM, RunningBuild, assert_built, assert_refused,
+};
+use common::ustar;
+use common::{Daemon, FaultDaemon, Gateway, IMAGE, assert_owned, clis, http, wait_for};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::thread;
 use std::time::{Duration, Instant};
-use support_faults::{
-    Body, BuildOutput, BuildRequest, FROM, FaultDaemon, assert_built, assert_refused, fd_list,
-    gateway, settle_fds, tar,
-};
-
-#[track_caller]
-fn assert_owned(daemon: &Daemon, gw: &Gateway, image: &str) {
-    let labels = daemon.image_labels(image);
-    assert_eq!(
-        labels.get("owner").map(String::as_str),
-        Some(gw.owner.as_str()),
-        "image {image} labels: {labels:?}"
-    );
-}
 
 /// One request on an open keep-alive connection.
 fn keepalive_get(s: &mut UnixStream, path: &str) -> std::io::Result<http::Response> {
@@ -50,25 +39,25 @@ fn assert_json_error(r: &http::Response, status: u16, needle: &str) {
 fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &[]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &[]);
 
     // 16 MiB of payload after the Dockerfile: the gateway has seen (and could already
     // have rewritten) the Dockerfile long before the client dies.
     let payload = vec![0x5au8; 16 << 20];
     let df = format!("{FROM}RUN echo built-from-a-broken-upload\n");
-    let file = tar::file("payload", &payload);
-    let context = tar::context(&df, std::slice::from_ref(&file));
-    let dockerfile_entry = tar::file("Dockerfile", df.as_bytes()).len();
+    let file = ustar::file("payload", &payload);
+    let context = ustar::context(&df, std::slice::from_ref(&file));
+    let dockerfile_entry = ustar::file("Dockerfile", df.as_bytes()).len();
     let entries_end = dockerfile_entry + file.len();
 
     // Positive control, through another gateway: the whole context builds, and its
     // image is found by the owner label, so "nothing owned" below can see a build.
     {
-        let (control, _c) = gateway(&daemon, &[]);
+        let (control, _c) = Gateway::start_cleaned(&daemon, &[]);
         let r = BuildRequest::new("", Body::Bytes(context.clone())).send(&control.sock);
         let id = assert_built(&r, "the full context");
-        assert_owned(&d, &control, &id);
-        let (_, images) = support_faults::owned_objects(&d, &control.owner);
+        assert_owned(&d, &control.owner, &id);
+        let (_, images) = d.owned(&control.owner);
         assert!(images.contains(&id), "{images:?} lacks {id}");
     }
 
@@ -76,8 +65,7 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
     for _ in 0..3 {
         assert_eq!(gw.get("/_ping").status, 200);
     }
-    thread::sleep(Duration::from_millis(300));
-    let baseline = gw.fd_count();
+    let baseline = gw.quiet_fd_count();
 
     // GNU tar pads archives to 10 KiB records: the same context with such padding.
     let padded = [context.clone(), vec![0u8; 9 * 1024]].concat();
@@ -182,30 +170,29 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
                 }
                 Err(e) => assert!(!half_close, "{what}: no answer: {e}"),
             }
-            thread::sleep(Duration::from_millis(500));
-            let (containers, images) = support_faults::owned_objects(&d, &gw.owner);
+            let (containers, images) = d.settled_owned(&gw.owner);
             if !containers.is_empty() || !images.is_empty() {
                 built.push(format!(
                     "{what}: the daemon built from a broken upload: containers {containers:?}, images {images:?}"
                 ));
-                support_faults::remove_owned(&d, &gw.owner);
+                d.remove_owned(&gw.owner);
             }
         }
     }
 
     // Nothing leaked: no client or daemon connection, no pipe, no temp file left open.
-    let after = settle_fds(&gw, baseline);
+    let after = gw.settle_fds(baseline);
     assert!(
         after <= baseline,
         "gateway fds: {baseline} before, {after} after 16 broken uploads: {:?}\n{}",
-        fd_list(&gw),
+        gw.fd_list(),
         gw.log_banner()
     );
     eprintln!("gateway fds: {baseline} before, {after} after the broken uploads");
     // And the gateway still builds.
-    let r = BuildRequest::new("", Body::Bytes(tar::context(&df, &[]))).send(&gw.sock);
+    let r = BuildRequest::new("", Body::Bytes(ustar::context(&df, &[]))).send(&gw.sock);
     let id = assert_built(&r, "a build after the broken uploads");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
 
     assert!(
         built.is_empty(),
@@ -220,18 +207,10 @@ fn client_disconnect_mid_upload_builds_nothing_and_leaks_nothing() {
 fn client_gone_mid_build_cancels_it_and_frees_its_build_slot() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &["--max-builds", "2"]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &["--max-builds", "2"]);
     let long =
-        |n: usize| tar::context(&format!("{FROM}RUN echo long-{n}-started; sleep 30\n"), &[]);
-    let running = |d: &Daemon| {
-        d.containers_with_label(&format!("owner={}", gw.owner))
-            .into_iter()
-            .filter(|id| {
-                d.inspect_container(id)
-                    .is_some_and(|c| c["State"]["Running"] == true)
-            })
-            .count()
-    };
+        |n: usize| ustar::context(&format!("{FROM}RUN echo long-{n}-started; sleep 30\n"), &[]);
+    let running = |d: &Daemon| d.running_with_label(&format!("owner={}", gw.owner)).len();
 
     // Two builds fill the gateway; their RUN steps are running on the daemon.
     let builds: Vec<_> = (0..2)
@@ -256,7 +235,7 @@ fn client_gone_mid_build_cancels_it_and_frees_its_build_slot() {
     for b in builds {
         b.abandon();
     }
-    let cancelled = common::wait_for(Duration::from_secs(15), || (running(&d) == 0).then_some(()));
+    let cancelled = wait_for(Duration::from_secs(15), || (running(&d) == 0).then_some(()));
     let took = gone.elapsed();
     eprintln!("abandoned builds' containers stopped running after {took:?}");
 
@@ -265,7 +244,7 @@ fn client_gone_mid_build_cancels_it_and_frees_its_build_slot() {
         .map(|n| {
             BuildRequest::new(
                 "",
-                Body::Bytes(tar::context(&format!("{FROM}RUN echo again-{n}\n"), &[])),
+                Body::Bytes(ustar::context(&format!("{FROM}RUN echo again-{n}\n"), &[])),
             )
             .start(&gw.sock)
         })
@@ -280,7 +259,7 @@ fn client_gone_mid_build_cancels_it_and_frees_its_build_slot() {
             resp.text()
         );
         let id = assert_built(r, "a build after the clients left");
-        assert_owned(&d, &gw, &id);
+        assert_owned(&d, &gw.owner, &id);
     }
     assert!(
         cancelled.is_some(),
@@ -302,9 +281,7 @@ enum Outage {
 
 #[test]
 fn daemon_stopped_and_restarted_while_the_gateway_runs() {
-    let Some(fd) = FaultDaemon::start() else {
-        return;
-    };
+    let fd = or_skip!(FaultDaemon::start());
     let d = &fd.daemon;
     let gw = Gateway::start(&fd.host, &[]);
     let cli = clis().into_iter().next();
@@ -323,7 +300,7 @@ fn daemon_stopped_and_restarted_while_the_gateway_runs() {
         // the trap ends the step at once when the daemon stops its container.)
         let inflight = BuildRequest::new(
             "nocache=1",
-            Body::Bytes(tar::context(
+            Body::Bytes(ustar::context(
                 &format!("{FROM}RUN trap 'exit 3' TERM; echo step-started; sleep 60 & wait\n"),
                 &[],
             )),
@@ -372,7 +349,7 @@ fn daemon_stopped_and_restarted_while_the_gateway_runs() {
         assert_json_error(&r, 502, "cannot reach the Docker daemon");
         let r = BuildRequest::new(
             "",
-            Body::Bytes(tar::context(&format!("{FROM}RUN true\n"), &[])),
+            Body::Bytes(ustar::context(&format!("{FROM}RUN true\n"), &[])),
         )
         .send(&gw.sock);
         assert_json_error(r.response(), 502, "cannot reach the Docker daemon");
@@ -410,11 +387,11 @@ fn daemon_stopped_and_restarted_while_the_gateway_runs() {
         }
         let r = BuildRequest::new(
             "",
-            Body::Bytes(tar::context(&format!("{FROM}RUN true\n"), &[])),
+            Body::Bytes(ustar::context(&format!("{FROM}RUN true\n"), &[])),
         )
         .send(&gw.sock);
         let id = assert_built(&r, &format!("a build after the restart ({outage:?})"));
-        assert_owned(d, &gw, &id);
+        assert_owned(d, &gw.owner, &id);
     }
 }
 
@@ -424,15 +401,15 @@ fn daemon_stopped_and_restarted_while_the_gateway_runs() {
 fn slow_clients_do_not_delay_others() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &[]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &[]);
     let cli = clis().into_iter().next();
 
     // Three builds trickling their contexts over ~12 s each, and one that sends half
     // its context and then stalls until the end of the test.
     let trickle_for = Duration::from_secs(12);
-    let context = tar::context(
+    let context = ustar::context(
         &format!("{FROM}RUN true\n"),
-        &[tar::file("payload", &vec![b't'; 256 * 1024])],
+        &[ustar::file("payload", &vec![b't'; 256 * 1024])],
     );
     let pieces = 48;
     let tricklers: Vec<_> = (0..3)
@@ -465,7 +442,16 @@ fn slow_clients_do_not_delay_others() {
         .start(&gw.sock)
     };
     let started = Instant::now();
-    thread::sleep(Duration::from_millis(500));
+    // The slow uploads are under way (the stalled one stalled) before the fast work.
+    let uploading = |b: &RunningBuild| b.uploaded() > 0;
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            (tricklers.iter().all(uploading) && stalled.uploaded() >= (context.len() / 2) as u64)
+                .then_some(())
+        })
+        .is_some(),
+        "the slow uploads did not start"
+    );
 
     // Meanwhile: pings, `docker version` and a fast build, each prompt.
     let mut slowest_ping = Duration::ZERO;
@@ -493,11 +479,11 @@ fn slow_clients_do_not_delay_others() {
     }
     let fast = BuildRequest::new(
         "",
-        Body::Bytes(tar::context(&format!("{FROM}LABEL fast=yes\n"), &[])),
+        Body::Bytes(ustar::context(&format!("{FROM}LABEL fast=yes\n"), &[])),
     )
     .send(&gw.sock);
     let id = assert_built(&fast, "the fast build");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
     let done_at = started.elapsed();
     eprintln!("slowest ping {slowest_ping:?}; pings, version and a build done {done_at:?} in");
     assert!(
@@ -520,26 +506,23 @@ fn slow_clients_do_not_delay_others() {
             r.elapsed
         );
         let id = assert_built(&r, &format!("trickling build {i}"));
-        assert_owned(&d, &gw, &id);
+        assert_owned(&d, &gw.owner, &id);
     }
     release.send(()).unwrap();
     let id = assert_built(&stalled.finish(), "the stalled build, resumed");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
 }
 
 // ------------------------------------------------------------------------ silent daemon
 
 #[test]
 fn frozen_daemon_gets_504_after_the_response_timeout() {
-    let Some(fd) = FaultDaemon::start() else {
-        return;
-    };
+    let fd = or_skip!(FaultDaemon::start());
     let mut gw = Gateway::start(&fd.host, &["--response-timeout", "3"]);
     let mut kept = http::connect(&gw.sock).unwrap();
     let r = keepalive_get(&mut kept, "/_ping").unwrap();
     assert_eq!(r.status, 200);
-    thread::sleep(Duration::from_millis(300));
-    let baseline = gw.fd_count();
+    let baseline = gw.quiet_fd_count();
     let frozen_fds;
 
     {
@@ -558,7 +541,7 @@ fn frozen_daemon_gets_504_after_the_response_timeout() {
         let build = timed(Box::new(move || {
             let r = BuildRequest::new(
                 "",
-                Body::Bytes(tar::context(&format!("{FROM}LABEL frozen=1\n"), &[])),
+                Body::Bytes(ustar::context(&format!("{FROM}LABEL frozen=1\n"), &[])),
             )
             .send(&sock);
             r.response.expect("a response to the build")
@@ -596,11 +579,11 @@ fn frozen_daemon_gets_504_after_the_response_timeout() {
         // What the gateway gave up on, it lets go of, though the daemon never answers:
         // otherwise a wedged daemon costs the gateway an fd per request until it runs
         // out. (The kept-alive client's own connection is part of the baseline.)
-        let after = settle_fds(&gw, baseline);
+        let after = gw.settle_fds(baseline);
         eprintln!(
             "gateway fds while frozen: {baseline} before, {after} after 11 timed-out requests"
         );
-        frozen_fds = Some((after, fd_list(&gw)));
+        frozen_fds = Some((after, gw.fd_list()));
     }
 
     // Thawed: the same kept-alive connection, and new ones, work again.
@@ -620,7 +603,7 @@ fn frozen_daemon_gets_504_after_the_response_timeout() {
 #[test]
 fn streams_longer_than_the_response_timeout_are_never_cut() {
     let daemon = daemon_or_skip!();
-    let (gw, _cleanup) = gateway(&daemon, &["--response-timeout", "3"]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &["--response-timeout", "3"]);
     let cleanup = common::Cleanup::new(&daemon);
 
     // A container that prints a line a second for 6 s, twice the timeout.
@@ -646,22 +629,21 @@ fn streams_longer_than_the_response_timeout_are_never_cut() {
         c
     };
 
-    // `wait` for its exit, opened before it starts: the daemon sends the head at once and
-    // the body only at the end.
-    let sock = gw.sock.clone();
-    let n = name.clone();
+    // `wait` for its exit, opened before it starts. The daemon sends the head once it
+    // has registered the wait, and the body only at the end: the head says "start now".
+    let t = Instant::now();
+    let mut waiting = http::connect(&gw.sock).unwrap();
+    write!(
+        waiting,
+        "POST /containers/{name}/wait?condition=next-exit HTTP/1.1\r\nHost: docker\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let (head, buffered) = http::read_head(&mut waiting).expect("the wait's head");
     let wait = thread::spawn(move || {
-        let t = Instant::now();
-        let r = http::request(
-            &sock,
-            "POST",
-            &format!("/containers/{n}/wait?condition=next-exit"),
-            &[],
-            b"",
-        );
+        let r = http::read_body(&mut waiting, head, buffered, true);
         (t.elapsed(), r)
     });
-    thread::sleep(Duration::from_millis(300));
     let start = http::request(
         &gw.sock,
         "POST",
@@ -742,6 +724,7 @@ fn streams_longer_than_the_response_timeout_are_never_cut() {
     .unwrap();
     let (head, mut seen) = http::read_head(&mut s).unwrap();
     assert_eq!(head.status, 200, "{head:?}");
+    // The stimulus: a stream idle for longer than --response-timeout.
     thread::sleep(Duration::from_secs(4));
     let rm = http::request(&gw.sock, "DELETE", &format!("/containers/{name}"), &[], b"").unwrap();
     assert_eq!(rm.status, 204, "{}", rm.text());

@@ -13,30 +13,20 @@
 
 #[macro_use]
 mod common;
-mod support_faults;
 
-use common::{Daemon, Gateway, http};
+use common::build::{
+    Body, BuildOutput, BuildRequest, BuildResult, FROM, assert_built, assert_refused, gzip_bomb,
+};
+use common::ustar::{self, Header};
+use common::{
+    Daemon, Gateway, assert_nothing_owned, assert_owned, buildgate_command, http, status_kb,
+};
 use std::io::{Read, Write};
 use std::thread;
 use std::time::{Duration, Instant};
-use support_faults::{
-    Body, BuildOutput, BuildRequest, FROM, assert_built, assert_nothing_owned, assert_refused,
-    gateway, gzip_bomb, tar,
-};
 
-fn build(gw: &Gateway, query: &str, context: Vec<u8>) -> support_faults::BuildResult {
+fn build(gw: &Gateway, query: &str, context: Vec<u8>) -> BuildResult {
     BuildRequest::new(query, Body::Bytes(context)).send(&gw.sock)
-}
-
-/// Assert the image built by `gw` carries its owner label.
-#[track_caller]
-fn assert_owned(daemon: &Daemon, gw: &Gateway, image: &str) {
-    let labels = daemon.image_labels(image);
-    assert_eq!(
-        labels.get("owner").map(String::as_str),
-        Some(gw.owner.as_str()),
-        "image {image} labels: {labels:?}"
-    );
 }
 
 /// A Dockerfile of exactly `size` bytes: a `FROM`, a `RUN`, then comment lines.
@@ -63,11 +53,11 @@ fn dockerfile_over_max_dockerfile_size_is_refused() {
     let d = Daemon::new(&daemon);
 
     // The default limit, 1M: one byte over is refused, naming the flag.
-    let (gw, _cleanup) = gateway(&daemon, &[]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &[]);
     let r = build(
         &gw,
         "",
-        tar::context(&dockerfile_of_size((1 << 20) + 1), &[]),
+        ustar::context(&dockerfile_of_size((1 << 20) + 1), &[]),
     );
     assert_refused(
         r.response(),
@@ -77,23 +67,23 @@ fn dockerfile_over_max_dockerfile_size_is_refused() {
     assert_nothing_owned(&d, &gw.owner, "Dockerfile over the default 1M");
 
     // A lowered limit: over it refused, under it built (so the flag is what decides).
-    let (gw, _cleanup) = gateway(&daemon, &["--max-dockerfile-size", "4K"]);
-    let r = build(&gw, "", tar::context(&dockerfile_of_size(4097), &[]));
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &["--max-dockerfile-size", "4K"]);
+    let r = build(&gw, "", ustar::context(&dockerfile_of_size(4097), &[]));
     assert_refused(r.response(), 400, &["--max-dockerfile-size", "4096"]);
     assert_nothing_owned(&d, &gw.owner, "Dockerfile over --max-dockerfile-size 4K");
     // Also when the Dockerfile is named by `dockerfile=` and is not the first entry.
-    let big = tar::file("sub/Build.file", dockerfile_of_size(5000).as_bytes());
+    let big = ustar::file("sub/Build.file", dockerfile_of_size(5000).as_bytes());
     let r = build(
         &gw,
         "dockerfile=sub%2FBuild.file",
-        tar::context(&format!("{FROM}RUN true\n"), &[big]),
+        ustar::context(&format!("{FROM}RUN true\n"), &[big]),
     );
     assert_refused(r.response(), 400, &["--max-dockerfile-size"]);
     assert_nothing_owned(&d, &gw.owner, "named Dockerfile over the limit");
 
-    let r = build(&gw, "", tar::context(&dockerfile_of_size(4096), &[]));
+    let r = build(&gw, "", ustar::context(&dockerfile_of_size(4096), &[]));
     let id = assert_built(&r, "Dockerfile at exactly the 4K limit");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
 }
 
 // ------------------------------------------------------------------------ PAX, long names, paths
@@ -102,13 +92,13 @@ fn dockerfile_over_max_dockerfile_size_is_refused() {
 fn pax_records_and_gnu_long_names_over_max_pax_size_are_refused() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &[]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &[]);
     let df = format!("{FROM}RUN true\n");
 
     // A PAX record set of ~70 KiB (a harmless `comment` record Go ignores), over 64K.
-    let records = tar::pax_record("comment", &vec![b'c'; 70 * 1024]);
-    let over = [tar::pax(&records), tar::file("f", b"data")].concat();
-    let r = build(&gw, "", tar::context(&df, &[over]));
+    let records = ustar::pax_record("comment", &vec![b'c'; 70 * 1024]);
+    let over = [ustar::pax(b'x', &records), ustar::file("f", b"data")].concat();
+    let r = build(&gw, "", ustar::context(&df, &[over]));
     let msg = assert_refused(r.response(), 400, &["65536", &records.len().to_string()]);
     assert!(msg.to_lowercase().contains("pax"), "{msg}");
     assert_nothing_owned(&d, &gw.owner, "PAX record set over 64K");
@@ -118,25 +108,25 @@ fn pax_records_and_gnu_long_names_over_max_pax_size_are_refused() {
         .map(|i| if i % 100 == 99 { b'/' } else { b'n' })
         .collect();
     let over = [
-        tar::gnu_long_name(&long),
-        tar::header(b"short", b'0', 0, 0o644).to_vec(),
+        ustar::gnu_long_name(&long),
+        ustar::header("short", b'0', 0).to_vec(),
     ]
     .concat();
-    let r = build(&gw, "", tar::context(&df, &[over]));
+    let r = build(&gw, "", ustar::context(&df, &[over]));
     let msg = assert_refused(r.response(), 400, &["65536"]);
     assert!(msg.to_lowercase().contains("long name"), "{msg}");
     assert_nothing_owned(&d, &gw.owner, "GNU long name over 64K");
 
     // The flag decides: 2 KiB of PAX records pass the default gateway and build...
-    let records = tar::pax_record("comment", &vec![b'c'; 2048]);
-    let ok = [tar::pax(&records), tar::file("f", b"data")].concat();
-    let r = build(&gw, "", tar::context(&df, std::slice::from_ref(&ok)));
+    let records = ustar::pax_record("comment", &vec![b'c'; 2048]);
+    let ok = [ustar::pax(b'x', &records), ustar::file("f", b"data")].concat();
+    let r = build(&gw, "", ustar::context(&df, std::slice::from_ref(&ok)));
     let id = assert_built(&r, "2 KiB PAX records under the default limit");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
 
     // ...and are refused by a gateway with --max-pax-size 1K, which names its flag.
-    let (small, _c2) = gateway(&daemon, &["--max-pax-size", "1K"]);
-    let r = build(&small, "", tar::context(&df, &[ok]));
+    let (small, _c2) = Gateway::start_cleaned(&daemon, &["--max-pax-size", "1K"]);
+    let r = build(&small, "", ustar::context(&df, &[ok]));
     let msg = assert_refused(r.response(), 400, &["1024"]);
     assert_nothing_owned(&d, &small.owner, "PAX records over --max-pax-size 1K");
     // Last, so that everything above is checked whatever this says: like the
@@ -152,7 +142,7 @@ fn pax_records_and_gnu_long_names_over_max_pax_size_are_refused() {
 fn paths_over_max_path_length_are_refused() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &[]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &[]);
     let df = format!("{FROM}RUN true\n");
     let path_of = |len: usize| -> Vec<u8> {
         // Components of 99 bytes, so only the total is long.
@@ -173,37 +163,38 @@ fn paths_over_max_path_length_are_refused() {
     // Over the default 4096, as a PAX path (the usual way long paths are written).
     let long = path_of(5000);
     let over = [
-        tar::pax(&tar::pax_record("path", &long)),
-        tar::header(b"placeholder", b'0', 0, 0o644).to_vec(),
+        ustar::pax(b'x', &ustar::pax_record("path", &long)),
+        ustar::header("placeholder", b'0', 0).to_vec(),
     ]
     .concat();
-    let r = build(&gw, "", tar::context(&df, &[over]));
+    let r = build(&gw, "", ustar::context(&df, &[over]));
     assert_refused(r.response(), 400, &["5000", "4096"]);
     assert_nothing_owned(&d, &gw.owner, "PAX path over 4096");
 
     // A symlink target over the limit too.
-    let mut link = tar::header(b"link", b'2', 0, 0o777).to_vec();
-    link = [tar::pax(&tar::pax_record("linkpath", &long)), link].concat();
-    let r = build(&gw, "", tar::context(&df, &[link]));
+    let link = [
+        ustar::pax(b'x', &ustar::pax_record("linkpath", &long)),
+        Header::new("link", b'2', 0).mode(0o777).block().to_vec(),
+    ]
+    .concat();
+    let r = build(&gw, "", ustar::context(&df, &[link]));
     assert_refused(r.response(), 400, &["5000", "4096"]);
     assert_nothing_owned(&d, &gw.owner, "link target over 4096");
 
     // The flag decides: a 150-byte path builds through the default gateway...
     let mid = path_of(150);
     let entry = [
-        tar::pax(&tar::pax_record("path", &mid)),
-        tar::header(b"placeholder", b'0', 4, 0o644).to_vec(),
-        b"data".to_vec(),
-        tar::padding(4),
+        ustar::pax(b'x', &ustar::pax_record("path", &mid)),
+        ustar::file("placeholder", b"data"),
     ]
     .concat();
-    let r = build(&gw, "", tar::context(&df, std::slice::from_ref(&entry)));
+    let r = build(&gw, "", ustar::context(&df, std::slice::from_ref(&entry)));
     let id = assert_built(&r, "150-byte path under the default limit");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
 
     // ...and is refused with --max-path-length 100, which names its flag.
-    let (small, _c2) = gateway(&daemon, &["--max-path-length", "100"]);
-    let r = build(&small, "", tar::context(&df, &[entry]));
+    let (small, _c2) = Gateway::start_cleaned(&daemon, &["--max-path-length", "100"]);
+    let r = build(&small, "", ustar::context(&df, &[entry]));
     let msg = assert_refused(r.response(), 400, &["150", "100"]);
     assert_nothing_owned(&d, &small.owner, "path over --max-path-length 100");
     // Last (see the PAX test): the refusal must name the flag, as the Dockerfile and
@@ -220,14 +211,14 @@ fn paths_over_max_path_length_are_refused() {
 fn context_over_max_context_size_and_gzip_bomb_get_413() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &["--max-context-size", "4M"]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &["--max-context-size", "4M"]);
     let df = format!("{FROM}RUN true\n");
 
     // A plain tar context of 8 MiB.
     let r = build(
         &gw,
         "",
-        tar::context(&df, &[tar::file("big", &vec![7u8; 8 << 20])]),
+        ustar::context(&df, &[ustar::file("big", &vec![7u8; 8 << 20])]),
     );
     assert_refused(r.response(), 413, &["--max-context-size", "4194304"]);
     assert_nothing_owned(&d, &gw.owner, "context over --max-context-size");
@@ -244,7 +235,7 @@ fn context_over_max_context_size_and_gzip_bomb_get_413() {
         took < Duration::from_secs(20),
         "the bomb took {took:?} to refuse"
     );
-    let hwm = support_faults::status_kb(gw.pid(), "VmHWM");
+    let hwm = status_kb(gw.pid(), "VmHWM");
     assert!(
         hwm < 100 * 1024,
         "gateway peak memory {hwm} kB after a 1 GiB gzip bomb"
@@ -252,13 +243,13 @@ fn context_over_max_context_size_and_gzip_bomb_get_413() {
     assert_nothing_owned(&d, &gw.owner, "gzip bomb");
 
     // Under the limit, plain and gzip, builds.
-    let small = tar::context(&df, &[tar::file("small", &vec![7u8; 1 << 20])]);
+    let small = ustar::context(&df, &[ustar::file("small", &vec![7u8; 1 << 20])]);
     let id = assert_built(&build(&gw, "", small.clone()), "1 MiB context");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&small).unwrap();
     let id = assert_built(&build(&gw, "", gz.finish().unwrap()), "1 MiB gzip context");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
 }
 
 // ------------------------------------------------------------------------ context entries
@@ -267,16 +258,16 @@ fn context_over_max_context_size_and_gzip_bomb_get_413() {
 fn contexts_over_max_context_entries_are_refused() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &["--max-context-entries", "20"]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &["--max-context-entries", "20"]);
     let df = format!("{FROM}RUN true\n");
     let files = |n: usize| -> Vec<_> {
         (0..n)
-            .map(|i| tar::file(&format!("dir/f{i}"), b"x"))
+            .map(|i| ustar::file(&format!("dir/f{i}"), b"x"))
             .collect()
     };
 
     // The Dockerfile, `dir` (implied by the paths) and 19 files: 21 entries.
-    let r = build(&gw, "", tar::context(&df, &files(19)));
+    let r = build(&gw, "", ustar::context(&df, &files(19)));
     assert_refused(
         r.response(),
         400,
@@ -285,13 +276,13 @@ fn contexts_over_max_context_entries_are_refused() {
     assert_nothing_owned(&d, &gw.owner, "context over --max-context-entries");
 
     // Exactly at the limit: builds.
-    let r = build(&gw, "", tar::context(&df, &files(18)));
+    let r = build(&gw, "", ustar::context(&df, &files(18)));
     let id = assert_built(&r, "context of exactly 20 entries");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
 
     // Out of range is a start-up error, not a silent default.
     for bad in ["0", "100000001"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_buildgate"))
+        let out = buildgate_command()
             .args(["--owner", "x", "--max-context-entries", bad])
             .output()
             .unwrap();
@@ -307,8 +298,8 @@ fn contexts_over_max_context_entries_are_refused() {
 fn max_builds_answers_429_while_full_and_recovers() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &["--max-builds", "2"]);
-    let slow = |n: usize| tar::context(&format!("{FROM}RUN echo slow-{n}; sleep 3\n"), &[]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &["--max-builds", "2"]);
+    let slow = |n: usize| ustar::context(&format!("{FROM}RUN echo slow-{n}; sleep 3\n"), &[]);
 
     // Two builds running: both have reached their RUN step.
     let a = BuildRequest::new("nocache=1", Body::Bytes(slow(1))).start(&gw.sock);
@@ -338,7 +329,7 @@ fn max_builds_answers_429_while_full_and_recovers() {
     // The two finish normally.
     for (name, run) in [("a", a), ("b", b)] {
         let id = assert_built(&run.finish(), &format!("slow build {name}"));
-        assert_owned(&d, &gw, &id);
+        assert_owned(&d, &gw.owner, &id);
     }
 
     // Refused builds give their permit back: two bad contexts in a row, then a good one.
@@ -348,7 +339,7 @@ fn max_builds_answers_429_while_full_and_recovers() {
     }
     let r = build(&gw, &format!("t={tag}"), slow(4));
     let id = assert_built(&r, "build after the others finished");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
     assert_eq!(d.inspect_image(&tag).unwrap()["Id"], id.as_str());
 
     // And two at once again work (neither holds a leaked permit).
@@ -365,7 +356,7 @@ fn max_builds_answers_429_while_full_and_recovers() {
 fn header_read_timeout_cuts_stalled_heads_but_not_slow_uploads() {
     let daemon = daemon_or_skip!();
     let d = Daemon::new(&daemon);
-    let (gw, _cleanup) = gateway(&daemon, &["--header-read-timeout", "2"]);
+    let (gw, _cleanup) = Gateway::start_cleaned(&daemon, &["--header-read-timeout", "2"]);
 
     // How long until the gateway closes a connection that sent `sent` and then nothing
     // (or trickles `sent` a byte at a time if `trickle`).
@@ -384,6 +375,7 @@ fn header_read_timeout_cuts_stalled_heads_but_not_slow_uploads() {
                         if w.write_all(&[*b]).is_err() {
                             return;
                         }
+                        // The stimulus: a client this slow.
                         thread::sleep(pause);
                     }
                 }
@@ -425,9 +417,9 @@ fn header_read_timeout_cuts_stalled_heads_but_not_slow_uploads() {
 
     // A complete head, then a build context trickled over ~6 s (three times the
     // timeout): the timeout is about the head only, so the build succeeds.
-    let context = tar::context(
+    let context = ustar::context(
         &format!("{FROM}RUN true\n"),
-        &[tar::file("payload", &vec![b'p'; 24 * 1024])],
+        &[ustar::file("payload", &vec![b'p'; 24 * 1024])],
     );
     let chunk = context.len() / 15 + 1;
     let r = BuildRequest::new(
@@ -445,7 +437,7 @@ fn header_read_timeout_cuts_stalled_heads_but_not_slow_uploads() {
         r.elapsed
     );
     let id = assert_built(&r, "slow upload");
-    assert_owned(&d, &gw, &id);
+    assert_owned(&d, &gw.owner, &id);
     let out = BuildOutput::parse(&r.response().body);
     assert!(out.stream().contains("Successfully built"), "{}", out.raw);
 }

@@ -8,17 +8,15 @@
 //!
 //! Without a daemon this test skips when run by hand and fails under `CI=true`.
 
+#[macro_use]
 mod common;
-mod support_faults;
 
-use common::{Daemon, Gateway, http};
+use common::build::{Body, BuildOutput, BuildRequest, FROM};
+use common::{Gateway, Rng, RssSampler, assert_owned, http, status_kb, ustar, wait_for};
 use std::io::Write;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
-use support_faults::{
-    Body, BuildOutput, BuildRequest, FROM, OwnedCleanup, Rng, fd_list, settle_fds, status_kb, tar,
-};
 
 const BUILDS: usize = 20;
 const PINGS: usize = 200;
@@ -29,20 +27,13 @@ const MAX_HWM_KB: u64 = 200 * 1024;
 
 #[test]
 fn twenty_64mib_builds_and_200_pings_at_once() {
-    let Some(daemon) = common::docker_host() else {
-        return;
-    };
-    let d = Daemon::new(&daemon);
-    let gw = Gateway::start(&daemon, &[]);
-    let _cleanup = OwnedCleanup {
-        daemon: d.clone(),
-        owner: gw.owner.clone(),
-    };
+    let daemon = daemon_or_skip!();
+    let (gw, cleanup) = Gateway::start_cleaned(&daemon, &[]);
+    let d = &cleanup.daemon;
     for _ in 0..3 {
         assert_eq!(gw.get("/_ping").status, 200);
     }
-    thread::sleep(Duration::from_millis(300));
-    let fds_before = gw.fd_count();
+    let fds_before = gw.quiet_fd_count();
     let hwm_before = status_kb(gw.pid(), "VmHWM");
 
     // 64 MiB of incompressible bytes, made once; each build sends them rotated by its
@@ -55,12 +46,12 @@ fn twenty_64mib_builds_and_200_pings_at_once() {
     let builds: Vec<_> = (0..BUILDS)
         .map(|i| {
             let data = data.clone();
-            let mut head = tar::file(
+            let mut head = ustar::file(
                 "Dockerfile",
                 format!("{FROM}LABEL load.build=\"{i}\"\n").as_bytes(),
             );
-            head.extend(tar::header(b"random.bin", b'0', data.len() as u64, 0o644));
-            let tail = tar::end(); // 64 MiB is block-aligned: no padding
+            head.extend(ustar::header("random.bin", b'0', data.len() as u64));
+            let tail = ustar::END; // 64 MiB is block-aligned: no padding
             let len = (head.len() + data.len() + tail.len()) as u64;
             BuildRequest::new(
                 "",
@@ -83,30 +74,16 @@ fn twenty_64mib_builds_and_200_pings_at_once() {
         .collect();
 
     // Sample the gateway's resident memory while the contexts stream.
-    let pid = gw.pid();
-    let sampler = {
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let s = stop.clone();
-        let h = thread::spawn(move || {
-            let mut peak = 0u64;
-            while !s.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                    && let Some(kb) = status
-                        .lines()
-                        .find_map(|l| l.strip_prefix("VmRSS:"))
-                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                {
-                    peak = peak.max(kb);
-                }
-                thread::sleep(Duration::from_millis(100));
-            }
-            peak
-        });
-        (stop, h)
-    };
+    let sampler = RssSampler::start(gw.pid());
 
-    // 200 pings at once, while the builds upload.
-    thread::sleep(Duration::from_millis(500));
+    // 200 pings at once, while every build is uploading.
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            builds.iter().all(|b| b.uploaded() > 0).then_some(())
+        })
+        .is_some(),
+        "the builds did not start uploading"
+    );
     let barrier = Arc::new(Barrier::new(PINGS));
     let pings: Vec<_> = (0..PINGS)
         .map(|i| {
@@ -151,18 +128,13 @@ fn twenty_64mib_builds_and_200_pings_at_once() {
         ids.push((i, id));
     }
     let all_done = started.elapsed();
-    sampler.0.store(true, std::sync::atomic::Ordering::Relaxed);
-    let peak_rss = sampler.1.join().unwrap();
+    let peak_rss = sampler.stop();
     let hwm = status_kb(gw.pid(), "VmHWM");
 
     // Every image is owned, and is the build it claims to be.
     for (i, id) in &ids {
+        assert_owned(d, &gw.owner, id);
         let labels = d.image_labels(id);
-        assert_eq!(
-            labels.get("owner").map(String::as_str),
-            Some(gw.owner.as_str()),
-            "build {i}'s image {id}: {labels:?}"
-        );
         assert_eq!(
             labels.get("load.build").map(String::as_str),
             Some(i.to_string().as_str()),
@@ -184,10 +156,10 @@ fn twenty_64mib_builds_and_200_pings_at_once() {
     );
 
     // Nothing held open afterwards.
-    let fds_after = settle_fds(&gw, fds_before);
+    let fds_after = gw.settle_fds(fds_before);
     assert!(
         fds_after <= fds_before,
         "gateway fds: {fds_before} before the load, {fds_after} after: {:?}",
-        fd_list(&gw)
+        gw.fd_list()
     );
 }

@@ -9,7 +9,12 @@
 #[macro_use]
 mod common;
 
-use common::{Cleanup, Cli, Daemon, Docker, Gateway, IMAGE, clis, http, unique, wait_for};
+use common::{
+    Cleanup, Cli, Daemon, Docker, Gateway, IMAGE, assert_owned, buildgate_command, clis, http,
+    unique, wait_for,
+};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -33,14 +38,10 @@ fn cli() -> Cli {
 
 /// Runs `buildgate` with these arguments and no BUILDGATE_* variables.
 fn buildgate(args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).stdin(Stdio::null());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("BUILDGATE_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.output().expect("run buildgate")
+    buildgate_command()
+        .args(args)
+        .output()
+        .expect("run buildgate")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -54,10 +55,6 @@ fn show(o: &Output) -> String {
         text(&o.stdout),
         text(&o.stderr)
     )
-}
-
-fn label(daemon: &Daemon, image: &str, key: &str) -> Option<String> {
-    daemon.image_labels(image).get(key).cloned()
 }
 
 /// A build through `host` of a one-step Dockerfile that tries to set its own owner.
@@ -141,7 +138,7 @@ fn check_against_the_real_daemon_and_through_a_gateway() {
     );
 
     // BUILDGATE_UPSTREAM is honoured, as for serving.
-    let o = Command::new(BIN)
+    let o = buildgate_command()
         .arg("check")
         .env("BUILDGATE_UPSTREAM", &daemon)
         .output()
@@ -207,7 +204,7 @@ fn image_context(dir: &Path) {
 
 /// The GitLab example, parsed with Python's tomllib: `[[runners]]` as JSON.
 fn gitlab_runners() -> Vec<serde_json::Value> {
-    let o = Command::new(std::env::var("BUILDGATE_TEST_PYTHON").unwrap_or("python3".into()))
+    let o = Command::new(common::python())
         .args([
             "-c",
             "import json, sys, tomllib; print(json.dumps(tomllib.load(open(sys.argv[1], 'rb'))))",
@@ -291,10 +288,7 @@ fn container_image_built_through_gateway_serves_a_gitlab_style_job() {
         .timeout(Duration::from_secs(180))
         .run()
         .ok();
-    assert_eq!(
-        label(&daemon, &image, "owner").as_deref(),
-        Some(gw.owner.as_str())
-    );
+    assert_owned(&daemon, &gw.owner, &image);
     let intermediates = daemon.containers_with_label(&format!("owner={}", gw.owner));
     assert!(
         !intermediates.is_empty(),
@@ -376,10 +370,7 @@ fn container_image_built_through_gateway_serves_a_gitlab_style_job() {
         .run()
         .ok();
     assert!(out.stdout.contains("built"), "{out}");
-    assert_eq!(
-        label(&daemon, &tag, "owner").as_deref(),
-        Some(runner_name.as_str())
-    );
+    assert_owned(&daemon, &runner_name, &tag);
     cleanup.label_filter(&format!("owner={runner_name}"));
 
     // 4. Stopping the gateway container removes its socket from the host directory.
@@ -479,8 +470,8 @@ fn buildkite_hooks_run_a_gateway_per_job() {
     let tag = format!("buildgate-test/buildkite-job:{}", unique("bk"));
     cleanup.image(&tag);
     build_spoofing_owner(&cli, &host, &tag);
+    assert_owned(&daemon, &job, &tag);
     let labels = daemon.image_labels(&tag);
-    assert_eq!(labels.get("owner"), Some(&job), "{labels:?}");
     assert!(!labels.contains_key("hijacked"), "{labels:?}");
 
     // pre-exit stops the gateway; its socket, pid file and log are gone.
@@ -577,11 +568,11 @@ fn systemd_unit_verifies_and_its_execstart_serves() {
         wait_socket(&sock, "the unit's ExecStart");
         let tag = format!("buildgate-test/systemd:{}", unique("unit"));
         build_spoofing_owner(&cli, &format!("unix://{}", sock.display()), &tag);
-        let owner = label(&daemon, &tag, "owner");
+        let owner = daemon.image_labels(&tag).get("owner").cloned();
         daemon.remove_image(&tag);
         owner
     });
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("SIGTERM the ExecStart");
     let status = child.wait().unwrap();
     let logged = fs::read_to_string(dir.path().join("log")).unwrap_or_default();
     let owner = served.unwrap_or_else(|_| panic!("ExecStart {start:?} log:\n{logged}"));

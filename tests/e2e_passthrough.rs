@@ -9,7 +9,8 @@
 #[macro_use]
 mod common;
 
-use common::{Cleanup, Daemon, Gateway, GatewayOpts, IMAGE, clis, http, unique};
+use common::{Cleanup, Cli, Daemon, Gateway, GatewayOpts, IMAGE, clis, http, unique, wait_for};
+use nix::sys::signal::Signal;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -26,6 +27,31 @@ fn daemon_version(daemon: &str) -> String {
     let r = http::get(&d.sock, "/version").expect("daemon /version");
     assert_eq!(r.status, 200);
     r.json()["Version"].as_str().unwrap().to_string()
+}
+
+/// `docker <how> --name <unique name> --label <cleanup's label> IMAGE <cmd>` through
+/// the gateway (`how`: `create` or `run -d`), the container registered for removal:
+/// its name and full id.
+fn new_container(
+    gw: &Gateway,
+    cli: &Cli,
+    cleanup: &mut Cleanup,
+    how: &[&str],
+    prefix: &str,
+    cmd: &[&str],
+) -> (String, String) {
+    let name = unique(prefix);
+    cleanup.container(&name);
+    let out = gw
+        .docker(cli)
+        .args(how)
+        .args(["--name", &name, "--label", &cleanup.label, IMAGE])
+        .args(cmd)
+        .run()
+        .ok();
+    let id = out.stdout.trim().to_string();
+    assert_eq!(id.len(), 64, "{out}");
+    (name, id)
 }
 
 fn now_unix() -> u64 {
@@ -73,22 +99,7 @@ fn cli_version_info_images_ps() {
         );
 
         // A container made straight on the daemon must show up in `ps -a` via the gateway.
-        let name = unique("bgt-ps");
-        let created = gw
-            .docker(&cli)
-            .args([
-                "create",
-                "--name",
-                &name,
-                "--label",
-                &cleanup.label,
-                IMAGE,
-                "true",
-            ])
-            .run()
-            .ok();
-        cleanup.container(&name);
-        assert_eq!(created.stdout.trim().len(), 64, "{created}");
+        let (name, _) = new_container(&gw, &cli, &mut cleanup, &["create"], "bgt-ps", &["true"]);
         let ps = gw
             .docker(&cli)
             .args([
@@ -172,27 +183,20 @@ fn cli_detached_exec_logs_follow() {
     let mut cleanup = Cleanup::new(&daemon);
 
     for cli in clis() {
-        let name = unique("bgt-detached");
-        cleanup.container(&name);
         // Runs until told to stop (a file appears), so timing on a loaded machine can't
         // end it before the exec calls below.
-        let run = gw
-            .docker(&cli)
-            .args([
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--label",
-                &cleanup.label,
-                IMAGE,
+        let (name, _) = new_container(
+            &gw,
+            &cli,
+            &mut cleanup,
+            &["run", "-d"],
+            "bgt-detached",
+            &[
                 "sh",
                 "-c",
                 "echo start; while [ ! -e /tmp/stop ]; do sleep 0.1; done; echo end",
-            ])
-            .run()
-            .ok();
-        assert_eq!(run.stdout.trim().len(), 64, "{run}");
+            ],
+        );
 
         let exec = gw
             .docker(&cli)
@@ -236,7 +240,7 @@ fn cli_detached_exec_logs_follow() {
             .args(["exec", &name, "touch", "/tmp/stop"])
             .run()
             .ok();
-        let exited = common::wait_for(Duration::from_secs(30), || follow.try_wait().unwrap());
+        let exited = wait_for(Duration::from_secs(30), || follow.try_wait().unwrap());
         if exited.is_none() {
             let _ = follow.kill();
             let _ = follow.wait();
@@ -305,21 +309,15 @@ fn cli_events_since_until() {
     let mut cleanup = Cleanup::new(&daemon);
 
     for cli in clis() {
-        let name = unique("bgt-events");
-        cleanup.container(&name);
         let since = now_unix() - 1;
-        gw.docker(&cli)
-            .args([
-                "create",
-                "--name",
-                &name,
-                "--label",
-                &cleanup.label,
-                IMAGE,
-                "true",
-            ])
-            .run()
-            .ok();
+        let (name, _) = new_container(
+            &gw,
+            &cli,
+            &mut cleanup,
+            &["create"],
+            "bgt-events",
+            &["true"],
+        );
         gw.docker(&cli).args(["rm", &name]).run().ok();
         let until = now_unix() + 1;
         // --until makes the stream finite: the CLI must exit on its own.
@@ -358,22 +356,14 @@ fn cli_rm_force_running_container() {
     let mut cleanup = Cleanup::new(&daemon);
 
     for cli in clis() {
-        let name = unique("bgt-rmf");
-        cleanup.container(&name);
-        gw.docker(&cli)
-            .args([
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--label",
-                &cleanup.label,
-                IMAGE,
-                "sleep",
-                "600",
-            ])
-            .run()
-            .ok();
+        let (name, _) = new_container(
+            &gw,
+            &cli,
+            &mut cleanup,
+            &["run", "-d"],
+            "bgt-rmf",
+            &["sleep", "600"],
+        );
         let state = cleanup.daemon.inspect_container(&name).expect("created");
         assert_eq!(state["State"]["Running"], true);
 
@@ -540,7 +530,7 @@ fn live_socket_makes_gateway_exit_with_error() {
 
 // ------------------------------------------------------------------------ signals
 
-fn assert_graceful_exit_on(sig: i32, upstream: &str) {
+fn assert_graceful_exit_on(sig: Signal, upstream: &str) {
     let mut gw = Gateway::start(upstream, &[]);
     assert!(gw.sock.exists());
     let sock = gw.sock.clone();
@@ -567,8 +557,8 @@ fn sigterm_and_sigint_shut_down_gracefully_and_remove_socket() {
     } else {
         NO_DAEMON.to_string()
     };
-    assert_graceful_exit_on(libc::SIGTERM, &upstream);
-    assert_graceful_exit_on(libc::SIGINT, &upstream);
+    assert_graceful_exit_on(Signal::SIGTERM, &upstream);
+    assert_graceful_exit_on(Signal::SIGINT, &upstream);
 }
 
 #[test]
@@ -581,7 +571,7 @@ fn sigterm_with_an_idle_keepalive_connection_still_exits() {
     let r = http::read_response(&mut s, false).unwrap();
     assert_eq!(r.status, 502);
     let sock = gw.sock.clone();
-    gw.signal(libc::SIGTERM);
+    gw.signal(Signal::SIGTERM);
     let status = gw
         .wait_exit(Duration::from_secs(15))
         .unwrap_or_else(|| panic!("idle connection kept it alive\n{}", gw.log_banner()));
@@ -652,48 +642,28 @@ fn fifty_clients_at_once() {
     }
 }
 
-/// Wait (up to 15 s) for the gateway's fd count to come back to `baseline`.
-fn settle_fds(gw: &Gateway, baseline: usize) -> usize {
-    common::wait_for(Duration::from_secs(15), || {
-        let n = gw.fd_count();
-        (n <= baseline).then_some(n)
-    })
-    .unwrap_or_else(|| gw.fd_count())
-}
-
 #[test]
 fn client_disconnect_mid_stream_leaks_no_fd() {
     let daemon = daemon_or_skip!();
     let gw = Gateway::start(&daemon, &[]);
-    let cleanup = Cleanup::new(&daemon);
+    let mut cleanup = Cleanup::new(&daemon);
     let cli = clis().into_iter().next().unwrap();
 
     // A container that keeps logging, to follow.
-    let name = unique("bgt-leak");
-    let run = gw
-        .docker(&cli)
-        .args([
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--label",
-            &cleanup.label,
-            IMAGE,
-            "sh",
-            "-c",
-            "while true; do echo tick; sleep 0.2; done",
-        ])
-        .run()
-        .ok();
-    let id = run.stdout.trim().to_string();
+    let (name, id) = new_container(
+        &gw,
+        &cli,
+        &mut cleanup,
+        &["run", "-d"],
+        "bgt-leak",
+        &["sh", "-c", "while true; do echo tick; sleep 0.2; done"],
+    );
 
     // Warm up (lazy init, pools) and take the baseline once it is quiet.
     for _ in 0..3 {
         assert_eq!(gw.get("/_ping").status, 200);
     }
-    thread::sleep(Duration::from_millis(500));
-    let baseline = gw.fd_count();
+    let baseline = gw.quiet_fd_count();
     let threads_before = gw.thread_count();
 
     // Positive control: held-open streams do show up in the count (a client socket and
@@ -731,11 +701,21 @@ fn client_disconnect_mid_stream_leaks_no_fd() {
             }
             drop(s);
         }
-        // CLI: `logs -f` and `events`, killed mid-stream.
-        for args in [vec!["logs", "-f", name.as_str()], vec!["events"]] {
+        // CLI: `logs -f` and `events`, killed mid-stream, once they stream.
+        let since = (now_unix() - 1).to_string();
+        let events = [
+            "events",
+            "--since",
+            &since,
+            "--filter",
+            &format!("container={id}"),
+            "--format",
+            "{{.Action}}",
+        ];
+        for args in [&["logs", "-f", name.as_str()][..], &events[..]] {
             let mut child = gw
                 .docker(&cli)
-                .args(&args)
+                .args(args)
                 .command()
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
@@ -747,21 +727,36 @@ fn client_disconnect_mid_stream_leaks_no_fd() {
                 child.stdout.as_mut().unwrap().read_exact(&mut buf).unwrap();
                 assert_eq!(&buf, b"tick\n");
             } else {
-                thread::sleep(Duration::from_millis(300));
+                // An event made now (an exec created in the container) arrives live,
+                // or replayed (`--since`) if the CLI subscribes after it: either way a
+                // line means the stream is open.
+                let exec = http::request(
+                    &cleanup.daemon.sock,
+                    "POST",
+                    &format!("/containers/{id}/exec"),
+                    &[("Content-Type", "application/json")],
+                    br#"{"Cmd":["true"]}"#,
+                )
+                .unwrap();
+                assert_eq!(exec.status, 201, "{}", exec.text());
+                let lines = stream_chunks(child.stdout.take().unwrap());
+                let mut seen = Vec::new();
+                assert!(
+                    read_until(&lines, &mut seen, b"\n", Duration::from_secs(30)),
+                    "docker events printed {:?}",
+                    String::from_utf8_lossy(&seen)
+                );
             }
             child.kill().unwrap();
             child.wait().unwrap();
         }
     }
 
-    let after = settle_fds(&gw, baseline);
+    let after = gw.settle_fds(baseline);
     assert!(
         after <= baseline,
         "gateway fds: {baseline} before, {after} after 20 abandoned streams (open: {:?})\n{}",
-        std::fs::read_dir(format!("/proc/{}/fd", gw.pid()))
-            .unwrap()
-            .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
-            .collect::<Vec<_>>(),
+        gw.fd_list(),
         gw.log_banner()
     );
     let threads_after = gw.thread_count();
@@ -778,18 +773,7 @@ fn client_disconnect_mid_stream_leaks_no_fd() {
 #[test]
 fn docker_py_through_gateway() {
     let daemon = daemon_or_skip!();
-    let python = std::env::var("BUILDGATE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let has_docker_py = std::process::Command::new(&python)
-        .args(["-c", "import docker"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_docker_py {
-        common::skip_or_fail::<()>(&format!("{python} cannot import docker (docker-py)"));
-        return;
-    }
+    let python = docker_py_or_skip!();
     let gw = Gateway::start(&daemon, &[]);
     let cleanup = Cleanup::new(&daemon);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/test_passthrough.py");
@@ -897,11 +881,11 @@ fn sigterm_lets_in_flight_requests_finish_and_cuts_endless_ones_after_grace() {
 
     let sock = gw.sock.clone();
     let signalled = Instant::now();
-    gw.signal(libc::SIGTERM);
+    gw.signal(Signal::SIGTERM);
 
     // No new connections once shutting down: the socket file goes away.
     assert!(
-        common::wait_for(Duration::from_secs(5), || (!sock.exists()).then_some(())).is_some(),
+        wait_for(Duration::from_secs(5), || (!sock.exists()).then_some(())).is_some(),
         "socket still there 5 s after SIGTERM\n{}",
         gw.log_banner()
     );

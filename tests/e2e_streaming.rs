@@ -9,16 +9,13 @@
 //! (`prlimit --as`) well below the context size, so buffering the body would make it fail
 //! outright rather than merely measure high.
 
+#[macro_use]
 mod common;
 
-use common::{Daemon, Gateway, http};
-use std::collections::HashSet;
+use common::{Daemon, Gateway, Rng, RssSampler, http, labels, proc_status_kb, status_kb, ustar};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread;
 use std::time::{Duration, Instant};
 
 const MIB: u64 = 1024 * 1024;
@@ -32,73 +29,23 @@ const MAX_HWM: u64 = 128 * MIB;
 /// Address-space headroom given to the gateway above its idle VmSize.
 const AS_HEADROOM: u64 = 768 * MIB;
 
-fn status_field(pid: u32, field: &str) -> u64 {
-    let s =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/<pid>/status");
-    let kb: u64 = s
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
-    kb * 1024
-}
-
-fn header(name: &str, size: u64) -> [u8; 512] {
-    let mut b = [0u8; 512];
-    b[..name.len()].copy_from_slice(name.as_bytes());
-    let oct = |f: &mut [u8], v: u64| {
-        let s = format!("{v:0w$o}\0", w = f.len() - 1);
-        f.copy_from_slice(s.as_bytes());
-    };
-    oct(&mut b[100..108], 0o644);
-    oct(&mut b[108..116], 0);
-    oct(&mut b[116..124], 0);
-    oct(&mut b[124..136], size);
-    oct(&mut b[136..148], 1_700_000_000);
-    b[156] = b'0';
-    b[257..263].copy_from_slice(b"ustar\0");
-    b[263..265].copy_from_slice(b"00");
-    b[148..156].copy_from_slice(b"        ");
-    let sum: u32 = b.iter().map(|&c| c as u32).sum();
-    b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    b
-}
-
-/// 1 MiB of xorshift output: incompressible enough that nothing can shortcut it.
+/// 1 MiB of pseudo-random bytes: incompressible enough that nothing can shortcut it.
 fn random_block() -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut out = Vec::with_capacity(MIB as usize);
-    while out.len() < MIB as usize {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
+    let mut out = vec![0u8; MIB as usize];
+    Rng::new(0x9E37_79B9_7F4A_7C15).fill(&mut out);
     out
-}
-
-fn ids(d: &Daemon, path: &str) -> HashSet<String> {
-    let r = http::get(&d.sock, path).expect("list on the daemon");
-    r.json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|v| v["Id"].as_str().map(str::to_string))
-        .collect()
 }
 
 #[test]
 fn two_gib_context_streams_through_in_bounded_memory() {
-    let Some(host) = common::docker_host() else {
-        return;
-    };
+    let host = daemon_or_skip!();
     let daemon = Daemon::new(&host);
     let gw = Gateway::start(&host, &[]);
     let pid = gw.pid();
 
     // A hard limit too: with less address space than the context, a gateway that
     // buffered the body could not even hold it.
-    let idle_vm = status_field(pid, "VmSize:");
+    let idle_vm = status_kb(pid, "VmSize") * 1024;
     let as_limit = idle_vm + AS_HEADROOM;
     let limited = Command::new("prlimit")
         .arg(format!("--pid={pid}"))
@@ -127,32 +74,11 @@ fn two_gib_context_streams_through_in_bounded_memory() {
     let file_size = CONTEXT_BYTES / FILES;
     let total = FILES * (512 + file_size) + 512 + 512 + 1024;
 
-    let before_c = ids(&daemon, "/containers/json?all=1");
-    let before_i = ids(&daemon, "/images/json?all=1");
+    let before_c = daemon.ids("/containers/json?all=1");
+    let before_i = daemon.ids("/images/json?all=1");
 
     // Sample RSS while it streams, to report the curve and not only the peak.
-    let stop = Arc::new(AtomicBool::new(false));
-    let max_rss = Arc::new(AtomicU64::new(0));
-    let sampler = {
-        let (stop, max_rss) = (stop.clone(), max_rss.clone());
-        thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let rss_kb = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                    .ok()
-                    .and_then(|s| {
-                        s.lines()
-                            .find_map(|l| l.strip_prefix("VmRSS:"))
-                            .and_then(|v| {
-                                v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
-                            })
-                    });
-                if let Some(kb) = rss_kb {
-                    max_rss.fetch_max(kb * 1024, Ordering::Relaxed);
-                }
-                thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let sampler = RssSampler::start(pid);
 
     let started = Instant::now();
     let mut s = UnixStream::connect(&gw.sock).expect("connect to the gateway");
@@ -167,7 +93,7 @@ fn two_gib_context_streams_through_in_bounded_memory() {
     let upload = (|| -> std::io::Result<()> {
         s.write_all(head.as_bytes())?;
         for i in 0..FILES {
-            s.write_all(&header(&format!("big{i}.bin"), file_size))?;
+            s.write_all(&ustar::header(&format!("big{i}.bin"), b'0', file_size))?;
             sent += 512;
             let mut left = file_size;
             while left > 0 {
@@ -177,20 +103,19 @@ fn two_gib_context_streams_through_in_bounded_memory() {
                 sent += n as u64;
             }
         }
-        s.write_all(&header("Dockerfile", dockerfile.len() as u64))?;
+        s.write_all(&ustar::header("Dockerfile", b'0', dockerfile.len() as u64))?;
         let mut data = dockerfile.to_vec();
         data.resize(512, 0);
         s.write_all(&data)?;
-        s.write_all(&[0u8; 1024])?;
+        s.write_all(&ustar::END)?;
         sent += 512 + 512 + 1024;
         Ok(())
     })();
     let upload_secs = started.elapsed().as_secs_f64();
     let response = http::read_response(&mut s, true);
-    stop.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
+    let max_rss = sampler.stop() * 1024;
 
-    let alive = status_field_opt(pid);
+    let alive = proc_status_kb(pid, "VmHWM").map(|kb| kb * 1024);
     let hwm = alive.unwrap_or(0);
     eprintln!(
         "sent {} MiB of {} MiB in {upload_secs:.1} s ({:.0} MiB/s); upload result {upload:?}; \
@@ -199,35 +124,29 @@ fn two_gib_context_streams_through_in_bounded_memory() {
         total / MIB,
         sent as f64 / MIB as f64 / upload_secs.max(0.001),
         hwm / MIB,
-        max_rss.load(Ordering::Relaxed) / MIB,
+        max_rss / MIB,
     );
 
     // Find and check what the build made, then clean it up whatever happened.
-    let new_c: Vec<String> = ids(&daemon, "/containers/json?all=1")
+    let new_c: Vec<String> = daemon
+        .ids("/containers/json?all=1")
         .difference(&before_c)
         .cloned()
         .collect();
-    let new_i: Vec<String> = ids(&daemon, "/images/json?all=1")
+    let new_i: Vec<String> = daemon
+        .ids("/images/json?all=1")
         .difference(&before_i)
         .cloned()
         .collect();
     let image_labels: Vec<_> = new_i.iter().map(|i| daemon.image_labels(i)).collect();
     let container_labels: Vec<_> = new_c
         .iter()
-        .filter_map(|c| {
-            daemon
-                .inspect_container(c)
-                .map(|_| daemon.container_labels(c))
-        })
+        .filter_map(|c| daemon.inspect_container(c).as_ref().map(labels))
         .collect();
     for c in &new_c {
         daemon.remove_container(c);
     }
-    for _ in 0..3 {
-        for i in &new_i {
-            daemon.remove_image(i);
-        }
-    }
+    daemon.remove_images(&new_i);
 
     assert!(
         alive.is_some(),
@@ -272,13 +191,4 @@ fn two_gib_context_streams_through_in_bounded_memory() {
         total / MIB,
         MAX_HWM / MIB
     );
-}
-
-fn status_field_opt(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = s
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
-    Some(kb * 1024)
 }

@@ -6,52 +6,19 @@
 //! entries the gateway meant to write. Fixture names carry the expectation: `ok-` both
 //! accept, `bad-` both reject, `refuse-` the gateway refuses by policy.
 
+#[macro_use]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use buildgate::tar::reader::{Event, Limits, Reader, TarError};
-use buildgate::tar::{END_OF_ARCHIVE, first_entry, padding, write_header};
-use buildgate::tar::{Entry, Kind};
-use bytes::BytesMut;
+use buildgate::tar::{Entry, Kind, Limits, TarError, first_entry};
+use common::oracle::hex;
+use common::tar_contract::{read, write_archive};
 use serde_json::{Value, json};
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Builds the Go lister, or explains why it cannot; missing Go fails under CI.
-fn tarlist() -> Option<PathBuf> {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let have_go = Command::new("go")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have_go {
-        assert!(
-            !ci,
-            "`go` is not installed but CI=true: the Go differential test must run"
-        );
-        eprintln!("skipping the Go differential test: `go` is not on PATH");
-        return None;
-    }
-    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let bin = tmp.join("tarlist");
-    let out = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg(".")
-        .current_dir(manifest_dir().join("tests/go/tarlist"))
-        .env("GOCACHE", tmp.join("go-cache"))
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "-mod=mod")
-        .output()
-        .expect("running go build");
-    assert!(
-        out.status.success(),
-        "go build failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(bin)
 }
 
 /// Go's view of a tar file: its entry lines, or the error it stopped with.
@@ -77,28 +44,10 @@ fn go_list(bin: &Path, file: &Path) -> Result<Vec<Value>, String> {
     Ok(entries)
 }
 
-/// Reads a whole archive with the gateway's reader, feeding `chunk` bytes at a time.
+/// Reads a whole archive with the gateway's reader, feeding `chunk` bytes at a time and
+/// checking the reader's calling contract on the way.
 fn our_read(data: &[u8], chunk: usize) -> Result<Vec<(Entry, Vec<u8>)>, TarError> {
-    let mut reader = Reader::new(Limits::default());
-    let mut out: Vec<(Entry, Vec<u8>)> = Vec::new();
-    let mut buf = BytesMut::new();
-    for piece in data.chunks(chunk) {
-        buf.extend_from_slice(piece);
-        loop {
-            match reader.next_event(&mut buf)? {
-                None => break,
-                Some(Event::Entry(e)) => out.push((e, Vec::new())),
-                Some(Event::Data(d)) => out
-                    .last_mut()
-                    .expect("data follows an entry")
-                    .1
-                    .extend_from_slice(&d),
-                Some(Event::EndOfArchive) => return Ok(out),
-            }
-        }
-    }
-    reader.finish()?;
-    Ok(out)
+    read(data, &[chunk], Limits::default()).accepted()
 }
 
 fn listing(e: &Entry, data: &[u8]) -> Value {
@@ -126,21 +75,10 @@ fn listing(e: &Entry, data: &[u8]) -> Value {
     })
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|c| format!("{c:02x}")).collect()
-}
-
 /// The archive the gateway would send for these entries.
-fn write_archive(entries: &[(Entry, Vec<u8>)]) -> Vec<u8> {
-    let mut out = BytesMut::new();
-    write_header(&first_entry(), &mut out).expect("first entry");
-    for (e, data) in entries {
-        write_header(e, &mut out).unwrap_or_else(|err| panic!("writing {e:?}: {err}"));
-        out.extend_from_slice(data);
-        out.extend_from_slice(padding(data.len() as u64));
-    }
-    out.extend_from_slice(&END_OF_ARCHIVE);
-    out.to_vec()
+fn gateway_archive(entries: &[(Entry, Vec<u8>)]) -> Vec<u8> {
+    write_archive(entries)
+        .unwrap_or_else(|err| panic!("the writer refused an entry the reader accepted: {err}"))
 }
 
 fn fixtures() -> Vec<PathBuf> {
@@ -161,7 +99,7 @@ fn fixtures() -> Vec<PathBuf> {
 
 #[test]
 fn go_and_gateway_agree_on_every_fixture() {
-    let Some(bin) = tarlist() else { return };
+    let bin = go_oracle_or_skip!("tarlist");
     let scratch = tempfile::tempdir().expect("tempdir");
     let mut failures = Vec::new();
     for path in fixtures() {
@@ -205,7 +143,7 @@ fn go_and_gateway_agree_on_every_fixture() {
 
         // (2) Go reads the writer's output as the entries we wrote.
         if let Ok(entries) = ours {
-            let written = write_archive(&entries);
+            let written = gateway_archive(&entries);
             let out_path = scratch.path().join(name);
             std::fs::write(&out_path, &written).expect("write archive");
             let mut expected = vec![listing(&first_entry(), &[])];
@@ -224,7 +162,7 @@ fn go_and_gateway_agree_on_every_fixture() {
 /// Entries that stress every field of the writer, checked against Go without fixtures.
 #[test]
 fn go_reads_writer_edge_cases_exactly() {
-    let Some(bin) = tarlist() else { return };
+    let bin = go_oracle_or_skip!("tarlist");
     let base = Entry::file("f", 0);
     let with = |f: &dyn Fn(&mut Entry)| {
         let mut e = base.clone();
@@ -300,7 +238,7 @@ fn go_reads_writer_edge_cases_exactly() {
             (e, data)
         })
         .collect();
-    let written = write_archive(&entries);
+    let written = gateway_archive(&entries);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("edge.tar");
     std::fs::write(&path, &written).expect("write");

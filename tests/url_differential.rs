@@ -1,62 +1,22 @@
 //! Differential tests: the gateway's reading of request targets, query
 //! strings and `labels` against Go's own (`tests/go/urlparse`, built here
 //! with the installed `go`). Skipped when `go` is missing, except under
-//! `CI=true`, where a missing `go` is a failure.
+//! `CI=true`, where a missing `go` is a failure (`common::go_oracle`).
+
+#[macro_use]
+mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use buildgate::query::{BuildQuery, Policy};
 use buildgate::route::{Route, classify};
-
-fn hex(s: &[u8]) -> String {
-    s.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("oracle hex"))
-        .collect()
-}
-
-/// Build the oracle, or `None` when `go` is unavailable outside CI.
-fn oracle() -> Option<(tempfile::TempDir, PathBuf)> {
-    let have_go = Command::new("go")
-        .arg("version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have_go {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "`go` is required for the URL differential test in CI"
-        );
-        eprintln!("skipping: `go` not found");
-        return None;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bin = dir.path().join("urlparse");
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/go/urlparse/main.go");
-    let mut cmd = Command::new("go");
-    cmd.arg("build").arg("-o").arg(&bin).arg(&src);
-    if std::env::var_os("GOCACHE").is_none() && std::env::var_os("HOME").is_none() {
-        cmd.env("GOCACHE", dir.path().join("gocache"));
-    }
-    let out = cmd.output().expect("run go build");
-    assert!(
-        out.status.success(),
-        "go build failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some((dir, bin))
-}
+use common::oracle::{hex, unhex};
 
 /// Send `lines` (op, args) to the oracle; one answer line each.
-fn ask(bin: &PathBuf, lines: &[(&str, Vec<Vec<u8>>)]) -> Vec<String> {
+fn ask(bin: &Path, lines: &[(&str, Vec<Vec<u8>>)]) -> Vec<String> {
     let mut input = String::new();
     for (op, args) in lines {
         input.push_str(op);
@@ -162,7 +122,7 @@ const METHODS: &[&str] = &["POST", "GET", "HEAD", "PUT", "CONNECT", "post"];
 
 #[test]
 fn classify_agrees_with_go() {
-    let Some((_dir, bin)) = oracle() else { return };
+    let bin = go_oracle_or_skip!("urlparse");
     let mut targets: Vec<String> = TARGETS.iter().map(|s| s.to_string()).collect();
     targets.extend(fuzz(
         1,
@@ -270,7 +230,7 @@ const TAKEN: &[&str] = &["t", "pull"];
 
 #[test]
 fn query_agrees_with_go() {
-    let Some((_dir, bin)) = oracle() else { return };
+    let bin = go_oracle_or_skip!("urlparse");
     let policy = Policy {
         owner_key: "owner".into(),
         owner: "job".into(),
@@ -409,7 +369,7 @@ const STRICTER: &[&str] = &[r#"{"a":"\ud800"}"#];
 
 #[test]
 fn labels_agree_with_go() {
-    let Some((_dir, bin)) = oracle() else { return };
+    let bin = go_oracle_or_skip!("urlparse");
     let policy = Policy {
         owner_key: "owner".into(),
         owner: "job".into(),

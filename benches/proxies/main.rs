@@ -7,13 +7,16 @@
 //!
 //! Layout: [`workloads`] makes and caches the workloads, [`sink`] is the fake daemon,
 //! [`client`] the one client every peer gets, [`peers`] starts and stops the
-//! processes, [`report`] prints the table. Configuration is by environment variable;
-//! see `scripts/bench.sh` for the list.
+//! processes, [`report`] prints the table; the tar headers come from the tests' raw
+//! writer, [`ustar`]. Configuration is by environment variable; see `scripts/bench.sh`
+//! for the list.
 
 mod client;
 mod peers;
 mod report;
 mod sink;
+#[path = "../../tests/common/ustar.rs"]
+mod ustar;
 mod workloads;
 
 use std::io::{self, Read};
@@ -149,31 +152,29 @@ fn run() -> io::Result<()> {
 
     let wants = |w: &str| config.workloads.iter().any(|x| x == w);
     let s = &config.sizes;
+    // W1 to W3: a context file through every peer; the series, and the peak memory of
+    // the gateway that read `len` bytes of tar.
+    let mut context_file = |w: &str, label: &str, path: PathBuf, len: u64, gzip: Option<Bytes>| {
+        let (series, hwm) = proxied_builds(&env, &config, w, label, Body::File(path), len, gzip)?;
+        report.series.extend(series);
+        report.memory.push(Memory {
+            what: format!("{}, {} runs", w.to_uppercase(), config.runs + 1),
+            bytes: len,
+            hwm_kib: hwm,
+        });
+        io::Result::Ok(())
+    };
     if wants("1") {
         let path = workloads::w1(&dir, s.w1_files, s.w1_size)?;
         let len = Body::File(path.clone()).len()?;
         let label = format!("W1 {} x {} MiB incompressible", s.w1_files, s.w1_size / MIB);
-        let (series, hwm) =
-            proxied_builds(&env, &config, "w1", &label, Body::File(path), len, None)?;
-        report.series.extend(series);
-        report.memory.push(Memory {
-            what: format!("W1, {} runs", config.runs + 1),
-            bytes: len,
-            hwm_kib: hwm,
-        });
+        context_file("w1", &label, path, len, None)?;
     }
     if wants("2") {
         let path = workloads::w2(&dir, s.w2_files)?;
         let len = Body::File(path.clone()).len()?;
         let label = format!("W2 {} x 1 KiB files", s.w2_files);
-        let (series, hwm) =
-            proxied_builds(&env, &config, "w2", &label, Body::File(path), len, None)?;
-        report.series.extend(series);
-        report.memory.push(Memory {
-            what: format!("W2, {} runs", config.runs + 1),
-            bytes: len,
-            hwm_kib: hwm,
-        });
+        context_file("w2", &label, path, len, None)?;
     }
     if wants("3") {
         let (path, tar_len) = workloads::w3(&dir, s.w3_bytes)?;
@@ -183,21 +184,7 @@ fn run() -> io::Result<()> {
             tar_len / MIB,
             compressed.len() as f64 / MIB as f64
         );
-        let (series, hwm) = proxied_builds(
-            &env,
-            &config,
-            "w3",
-            &label,
-            Body::File(path),
-            tar_len,
-            Some(Bytes::from(compressed)),
-        )?;
-        report.series.extend(series);
-        report.memory.push(Memory {
-            what: format!("W3, {} runs", config.runs + 1),
-            bytes: tar_len,
-            hwm_kib: hwm,
-        });
+        context_file("w3", &label, path, tar_len, Some(Bytes::from(compressed)))?;
     }
     if wants("4") {
         report.series.extend(pings(&env, &config)?);

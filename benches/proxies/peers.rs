@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
 /// The proxies compared, plus the baselines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Peer {
@@ -86,17 +89,19 @@ impl Proc {
             .iter()
             .filter_map(|f| f.parse::<u64>().ok())
             .sum();
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .unwrap_or(100);
         Some(ticks as f64 / hz.max(1) as f64)
     }
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let group = -(self.child.id() as i32);
-        // SAFETY: kill(2) on the process group this harness created for the child.
-        unsafe { libc::kill(group, libc::SIGTERM) };
+        // The process group this harness created for the child.
+        let group = Pid::from_raw(self.child.id() as i32);
+        let _ = killpg(group, Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -104,8 +109,8 @@ impl Drop for Proc {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        // SAFETY: as above; whatever survived the grace period.
-        unsafe { libc::kill(group, libc::SIGKILL) };
+        // Whatever survived the grace period.
+        let _ = killpg(group, Signal::SIGKILL);
         let _ = self.child.wait();
         let _ = fs::remove_file(&self.socket);
     }

@@ -1,10 +1,13 @@
 //! Workload generation. Everything is written under the bench directory, once: a file
 //! that exists is complete (it is written under a temporary name and renamed), so a
-//! rerun reuses it. The tar headers are written here, not with the code under test.
+//! rerun reuses it. The tar headers are written with the tests' raw writer
+//! (`tests/common/ustar.rs`), not with the code under test.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+use crate::ustar;
 
 /// Bumped whenever the generators change, so stale caches are not reused.
 const VERSION: &str = "v1";
@@ -41,29 +44,6 @@ impl Rng {
     }
 }
 
-/// A USTAR header block.
-pub fn ustar(name: &str, size: u64, kind: u8) -> [u8; 512] {
-    fn octal(field: &mut [u8], value: u64) {
-        let digits = field.len() - 1;
-        field.copy_from_slice(format!("{value:0digits$o}\0").as_bytes());
-    }
-    assert!(name.len() <= 100, "generated names fit USTAR");
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    octal(&mut h[100..108], if kind == b'5' { 0o755 } else { 0o644 });
-    octal(&mut h[108..116], 0);
-    octal(&mut h[116..124], 0);
-    octal(&mut h[124..136], size);
-    octal(&mut h[136..148], 1_700_000_000);
-    h[148..156].fill(b' ');
-    h[156] = kind;
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    h
-}
-
 fn padded(size: u64) -> u64 {
     size.next_multiple_of(512)
 }
@@ -85,7 +65,7 @@ impl<W: Write> Tar<W> {
     }
 
     pub fn dir(&mut self, name: &str) -> io::Result<()> {
-        self.put(&ustar(name, 0, b'5'))
+        self.put(&ustar::header(name, b'5', 0))
     }
 
     /// A regular file whose `size` bytes `fill` writes, chunk by chunk.
@@ -96,7 +76,7 @@ impl<W: Write> Tar<W> {
         buf: &mut [u8],
         mut fill: impl FnMut(&mut [u8]),
     ) -> io::Result<()> {
-        self.put(&ustar(name, size, b'0'))?;
+        self.put(&ustar::header(name, b'0', size))?;
         let mut left = size;
         while left > 0 {
             let n = left.min(buf.len() as u64) as usize;
@@ -104,20 +84,18 @@ impl<W: Write> Tar<W> {
             self.put(&buf[..n])?;
             left -= n as u64;
         }
-        let pad = (padded(size) - size) as usize;
-        self.put(&[0u8; 512][..pad])
+        self.put(ustar::padding(size))
     }
 
     pub fn bytes_file(&mut self, name: &str, data: &[u8]) -> io::Result<()> {
-        self.put(&ustar(name, data.len() as u64, b'0'))?;
+        self.put(&ustar::header(name, b'0', data.len() as u64))?;
         self.put(data)?;
-        let pad = (padded(data.len() as u64) - data.len() as u64) as usize;
-        self.put(&[0u8; 512][..pad])
+        self.put(ustar::padding(data.len() as u64))
     }
 
     /// Two zero blocks; returns the writer and the archive's length.
     pub fn finish(mut self) -> io::Result<(W, u64)> {
-        self.put(&[0u8; 1024])?;
+        self.put(&ustar::END)?;
         self.out.flush()?;
         Ok((self.out, self.written))
     }

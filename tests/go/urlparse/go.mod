@@ -1,0 +1,3 @@
+module buildgate/urlparse
+
+go 1.19
