@@ -7,8 +7,10 @@ use buildgate::cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
     let mut cli = Cli::parse();
-    if let Some(Command::Check(args)) = cli.command.take() {
-        return buildgate::cli::check::main(args);
+    match cli.command.take() {
+        Some(Command::Check(args)) => return buildgate::cli::check::main(args),
+        Some(Command::Reap(args)) => return buildgate::cli::reap::main(args),
+        None => {}
     }
     let _flusher = buildgate::cli::logging::init(cli.log_format, &cli.log_level);
     let config = match cli.into_config() {

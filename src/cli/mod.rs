@@ -5,6 +5,7 @@
 pub mod check;
 pub mod logging;
 pub mod parse;
+pub mod reap;
 
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ pub enum LogFormat {
 #[command(name = "buildgate", version, about, long_about = None)]
 #[command(after_help = HELP_EXAMPLES, after_long_help = HELP_EXAMPLES)]
 #[command(
-    override_usage = "buildgate --owner VALUE [OPTIONS]     serve until SIGINT/SIGTERM\n       buildgate check [--upstream ADDR]      check the daemon and exit"
+    override_usage = "buildgate --owner VALUE [OPTIONS]     serve until SIGINT/SIGTERM\n       buildgate check [--upstream ADDR]      check the daemon and exit\n       buildgate reap --owner VALUE           remove everything the owner has"
 )]
 #[command(
     mut_arg("listen", |a| a.value_name("ADDR")),
@@ -198,6 +199,9 @@ pub enum Command {
     /// Check that builds through buildgate will work with a Docker daemon, then exit
     #[command(long_about = check::LONG_ABOUT)]
     Check(check::CheckArgs),
+    /// Remove everything an owner has (containers, images, volumes, networks), then exit
+    #[command(long_about = reap::LONG_ABOUT)]
+    Reap(reap::ReapArgs),
 }
 
 /// `--allow-bind` paths: absolute, clean (no `.`, `..` or doubled `/`), so that a bind
