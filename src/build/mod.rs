@@ -145,6 +145,7 @@ async fn start(
         owner: policy.owner.clone(),
         tags,
         confine: gateway.config.confine,
+        quiet: query.quiet(),
     };
     let mut request = Request::new(boxed(UpstreamBody::new(
         Box::pin(pipeline(body, outbox.clone(), job)),

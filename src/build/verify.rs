@@ -161,6 +161,9 @@ pub(super) struct Plan {
     /// Whether `--confine` holds: then no tag may move a name off an image the owner
     /// does not own.
     pub confine: bool,
+    /// `q=1`: the daemon prints only the ID, and scripts read it (`ID=$(docker build
+    /// -q .)`); the gateway then says nothing on success either.
+    pub quiet: bool,
 }
 
 /// Checks the built image `id`; returns the lines to add to the client's output: one
@@ -198,10 +201,12 @@ pub(super) async fn check(plan: Plan, bases: Vec<String>, id: String) -> Vec<Byt
                     ));
                     return lines;
                 }
-                lines.push(stream_line(&format!(
-                    "Successfully tagged {}\n",
-                    tag.familiar_string()
-                )));
+                if !plan.quiet {
+                    lines.push(stream_line(&format!(
+                        "Successfully tagged {}\n",
+                        tag.familiar_string()
+                    )));
+                }
             }
             lines
         }

@@ -281,6 +281,12 @@ impl BuildQuery {
         &self.tags
     }
 
+    /// Whether the client asked for quiet output (`q`, read like `httputils.BoolValue`):
+    /// then the daemon prints only the image ID, and so must the gateway.
+    pub fn quiet(&self) -> bool {
+        bool_value(self.scalar("q").unwrap_or(""))
+    }
+
     /// Whether the client asked for base images to be pulled first.
     pub fn pull(&self) -> bool {
         self.pull
