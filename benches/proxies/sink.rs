@@ -5,6 +5,10 @@
 //!   with a short JSON stream, one line of which says how many bytes arrived (the
 //!   client checks it, so a proxy cannot look fast by dropping data).
 //! * `GET .../_ping`: `OK` with the headers a 20.10 daemon sends.
+//! * The questions the gateway asks around a build (`GET /images/{name}/json`,
+//!   `/images/{id}/history`): one image, owned by `bench`, without ONBUILD triggers,
+//!   whose history is itself. So the gateway pins the base, checks the result and is
+//!   done, each with one round trip, as it would be against dockerd.
 //!
 //! One thread (a current-thread runtime) and hyper's HTTP/1.1 server: on the machines
 //! this runs on it reads well over a GB/s, far above any proxy in front of it.
@@ -59,6 +63,21 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
             .body(Full::new(Bytes::from_static(b"OK")))
             .expect("static response"));
     }
+    if path.starts_with("/images/") && path.ends_with("/json") {
+        return Ok(json(
+            StatusCode::OK,
+            format!(
+                "{{\"Id\":\"{IMAGE}\",\"Os\":\"linux\",\"Architecture\":\"amd64\",\
+                 \"Config\":{{\"Labels\":{{\"owner\":\"bench\"}},\"OnBuild\":null}}}}\n"
+            ),
+        ));
+    }
+    if path.starts_with("/images/") && path.ends_with("/history") {
+        return Ok(json(
+            StatusCode::OK,
+            format!("[{{\"Id\":\"{IMAGE}\",\"CreatedBy\":\"sink\"}}]\n"),
+        ));
+    }
     if path.ends_with("/build") {
         let mut body = req.into_body();
         let mut received = 0u64;
@@ -84,6 +103,7 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
             format!(
                 "{{\"stream\":\"Step 1/2 : FROM buildgate-test/busybox:latest\\n\"}}\r\n\
                  {{\"stream\":\"sink received {received} bytes\\n\"}}\r\n\
+                 {{\"aux\":{{\"ID\":\"{IMAGE}\"}}}}\r\n\
                  {{\"stream\":\"Successfully built 0123456789ab\\n\"}}\r\n"
             ),
         ));
@@ -93,6 +113,9 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
         "{\"message\":\"page not found\"}\n".to_string(),
     ))
 }
+
+/// The one image the sink knows.
+const IMAGE: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     Response::builder()
