@@ -420,13 +420,26 @@ fn docker_builds(env: &Env, config: &Config) -> io::Result<Vec<Series>> {
     let rewritten = buildgate::dockerfile::rewrite(workloads::DOCKERFILE, "owner", "bench", &[])
         .map_err(|e| io::Error::other(e.to_string()))?;
     std::fs::write(context.join("Dockerfile.rewritten"), &rewritten.dockerfile)?;
-    let peers = [Peer::Direct, Peer::Buildgate, Peer::DirectRewritten];
-    let procs = [(Peer::Buildgate, Some(gateway))];
-    let gateway = procs[0].1.as_ref().expect("just started");
+    // With BUILDGATE_BENCH_BASELINE, the baseline gateway builds too, interleaved: the
+    // way to tell what a change costs a real build.
+    let with_baseline = config.peers.contains(&Peer::Baseline);
+    let mut peers = vec![Peer::Direct, Peer::Buildgate, Peer::DirectRewritten];
+    let mut procs = vec![(Peer::Buildgate, Some(gateway))];
+    if with_baseline {
+        peers.push(Peer::Baseline);
+        procs.push((Peer::Baseline, Some(env.baseline(host, "w5")?)));
+    }
+    let socket_of = |peer: Peer| {
+        procs
+            .iter()
+            .find(|(p, _)| *p == peer)
+            .and_then(|(_, proc)| proc.as_ref())
+            .map(|proc| format!("unix://{}", proc.socket.display()))
+    };
     let tag = "buildgate-bench-w5:latest";
     let samples = interleaved(config.runs, &peers, cpu_in(&procs), |peer| {
         let via = match peer {
-            Peer::Buildgate => format!("unix://{}", gateway.socket.display()),
+            Peer::Buildgate | Peer::Baseline => socket_of(peer).expect("a gateway peer runs"),
             _ => host.clone(),
         };
         // The gateway also sets `labels=`, which makes the daemon add a LABEL step.
@@ -461,7 +474,7 @@ fn docker_builds(env: &Env, config: &Config) -> io::Result<Vec<Series>> {
                 tag,
             ],
         )?;
-        if peer == Peer::Buildgate && owner.trim() != "bench" {
+        if matches!(peer, Peer::Buildgate | Peer::Baseline) && owner.trim() != "bench" {
             return Err(io::Error::other(format!(
                 "the image built through the gateway has owner {owner:?}"
             )));
