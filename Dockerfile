@@ -16,6 +16,9 @@
 #       -v /run/buildgate/runner1:/run/buildgate \
 #       -e BUILDGATE_OWNER=runner1 buildgate:0.1.0
 #
+# The image serves with --confine (BUILDGATE_CONFINE=1): the whole API under the
+# ownership model. Set BUILDGATE_CONFINE=0 for builds-only labelling.
+#
 # Jobs then use /run/buildgate/runner1/docker.sock on the host. `docker run ...
 # buildgate:0.1.0 check` checks the mounted daemon instead of serving.
 #
@@ -24,6 +27,7 @@ FROM scratch
 COPY rootfs/ /
 # The defaults, spelled out: listen in the mounted directory, talk to the mounted daemon.
 ENV BUILDGATE_LISTEN=unix:///run/buildgate/docker.sock \
-    BUILDGATE_UPSTREAM=unix:///var/run/docker.sock
+    BUILDGATE_UPSTREAM=unix:///var/run/docker.sock \
+    BUILDGATE_CONFINE=1
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/buildgate"]

@@ -135,14 +135,14 @@ pub struct Cli {
     pub cgroup_parent: Option<String>,
 
     /// Allow builds with `--network host` or `--network container:...`.
-    #[arg(long, env = "BUILDGATE_ALLOW_HOST_NETWORK")]
+    #[arg(long, env = "BUILDGATE_ALLOW_HOST_NETWORK", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_host_network: bool,
 
     /// Put the whole Docker API under the ownership model: everything a job creates
     /// carries its owner, everything it names must be its own, lists show only its
     /// objects, and privileged or host access is refused. Without it, everything but
     /// builds passes through untouched.
-    #[arg(long, env = "BUILDGATE_CONFINE")]
+    #[arg(long, env = "BUILDGATE_CONFINE", value_parser = clap::builder::BoolishValueParser::new())]
     pub confine: bool,
 
     /// With --confine: a host path that bind mounts may use (it and everything below
@@ -210,15 +210,12 @@ fn parse_allow_bind(values: &[String]) -> Result<Vec<std::path::PathBuf>, String
     let mut out = Vec::new();
     for value in values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
         let path = std::path::Path::new(value);
-        let clean = path.is_absolute()
-            && path.components().all(|c| {
-                matches!(
-                    c,
-                    std::path::Component::RootDir | std::path::Component::Normal(_)
-                )
-            })
-            && !value.contains("//")
-            && (value == "/" || !value.ends_with('/'));
+        // Segment by segment: `Path::components` would quietly drop a `.`.
+        let clean = value == "/"
+            || (value.starts_with('/')
+                && value[1..]
+                    .split('/')
+                    .all(|segment| !matches!(segment, "" | "." | "..")));
         if !clean {
             return Err(format!(
                 "--allow-bind {value:?}: give an absolute path without '.', '..', '//' or a trailing '/'"
@@ -352,6 +349,51 @@ mod tests {
         for (args, flag) in cases {
             let err = parse(args).unwrap_err();
             assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn switches_read_yes_and_no_from_the_environment() {
+        // Only the variable sets it here: clap reads BUILDGATE_* from the process
+        // environment, which tests share, so parse with explicit values instead.
+        use clap::CommandFactory;
+        use clap::builder::TypedValueParser;
+        let parse_flag = |value: &str| {
+            clap::builder::BoolishValueParser::new().parse_ref(
+                &Cli::command(),
+                None,
+                std::ffi::OsStr::new(value),
+            )
+        };
+        for yes in ["1", "true", "yes", "on", "TRUE"] {
+            assert_eq!(parse_flag(yes).ok(), Some(true), "{yes}");
+        }
+        for no in ["0", "false", "no", "off"] {
+            assert_eq!(parse_flag(no).ok(), Some(false), "{no}");
+        }
+        assert!(parse_flag("maybe").is_err());
+        assert!(parse(&["--owner", "o", "--confine"]).unwrap().confine);
+        assert!(!parse(&["--owner", "o"]).unwrap().confine);
+    }
+
+    #[test]
+    fn allow_bind_paths_are_clean_and_absolute() {
+        let config = parse(&[
+            "--owner",
+            "o",
+            "--allow-bind",
+            "/srv/cache",
+            "--allow-bind",
+            "/",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.allow_bind,
+            vec![std::path::PathBuf::from("/srv/cache"), "/".into()]
+        );
+        for bad in ["srv", "/a/../b", "/a/./b", "/a//b", "/a/"] {
+            let err = parse(&["--owner", "o", "--allow-bind", bad]).unwrap_err();
+            assert!(err.contains("--allow-bind"), "{bad}: {err}");
         }
     }
 
