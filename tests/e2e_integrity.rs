@@ -1073,8 +1073,10 @@ fn a_poisoned_local_cache_is_refused() {
 /// Case 5, with the planted image below the result: one planted image for the owner
 /// `LABEL` after `FROM`, then a `RUN` step. Straight on the daemon the result's history
 /// holds the `owner=evil` image; through the gateway the check walks down to the base
-/// and refuses it, also when the planted image is the pinned base of another stage of
-/// the same Dockerfile.
+/// of the stage that made the result and refuses it: with the planted image alone, when
+/// another stage of the same Dockerfile starts from the planted image (so the gateway
+/// pinned it too: it must not end the walk), and when the result's stage builds on
+/// the poisoned stage (`FROM <stage>`).
 #[test]
 fn a_poisoned_cache_below_the_result_is_refused() {
     let env = or_skip!(Env::start());
@@ -1082,7 +1084,10 @@ fn a_poisoned_cache_below_the_result_is_refused() {
 
     let base = env.base(&[]);
     let planted = plant(&env, &base.id);
-    let dockerfile = format!("FROM {}\nRUN echo built > /built\n", base.id);
+    let dockerfile = format!(
+        "FROM {planted} AS decoy\nRUN true\nFROM {}\nRUN echo built > /built\n",
+        base.id
+    );
     let sent = raw_build(
         &env.daemon.sock,
         &direct(&owner, &[]),
@@ -1095,18 +1100,36 @@ fn a_poisoned_cache_below_the_result_is_refused() {
         "direct: the result's history lacks the planted {planted}"
     );
 
-    for decoy in [false, true] {
-        let what = if decoy { "with a decoy stage" } else { "alone" };
+    // What each variant is, and its Dockerfile from (planted, base).
+    type Variant = (&'static str, fn(&str, &str) -> String);
+    let variants: [Variant; 3] = [
+        ("alone", |_, base| {
+            format!("FROM {base}\nRUN echo built > /built\n")
+        }),
+        (
+            "with a stage that starts from the planted image",
+            |planted, base| {
+                format!("FROM {planted} AS decoy\nRUN true\nFROM {base}\nRUN echo built > /built\n")
+            },
+        ),
+        (
+            "through a stage reference, with that stage too",
+            |planted, base| {
+                format!(
+                    "FROM {planted} AS decoy\nRUN true\nFROM {base} AS one\nRUN echo one > /one\n\
+                 FROM one\nRUN echo built > /built\n"
+                )
+            },
+        ),
+    ];
+    for (what, dockerfile) in variants {
         let base = env.base(&[]);
         let planted = plant(&env, &base.id);
-        let mut dockerfile = String::new();
-        if decoy {
-            // A stage that starts from the planted image: the gateway pins it too.
-            dockerfile.push_str(&format!("FROM {planted} AS decoy\nRUN true\n"));
-        }
-        dockerfile.push_str(&format!("FROM {}\nRUN echo built > /built\n", base.id));
+        let dockerfile = dockerfile(&planted, &base.id);
         let tag = unique("buildgate-integrity/victim");
+        let before = env.lineage(&[&base]);
         let sent = raw_build(&env.gw.sock, &query(&[("t", &tag)]), &[], &dockerfile);
+        assert_says(&sent.stream(), &["Using cache"], what);
         let why = sent.refused(what);
         assert_says(
             &why,
@@ -1117,6 +1140,51 @@ fn a_poisoned_cache_below_the_result_is_refused() {
             what,
         );
         env.assert_absent(&tag, what);
+        let bad = env.unowned(&env.made_since(&[&base], &before));
+        assert!(bad.is_empty(), "{what}: the build made unowned {bad:?}");
+    }
+}
+
+/// The check's walk down the result's history, where nothing is poisoned: through a
+/// stage reference down to the first stage's base, and from `scratch` to the very
+/// first step. Both pass and are tagged.
+#[test]
+fn the_check_follows_stage_references_and_scratch() {
+    let env = or_skip!(Env::start());
+    let base = env.base(&[]);
+
+    let tag = unique("buildgate-integrity/staged");
+    let before = env.lineage(&[&base]);
+    let sent = raw_build(
+        &env.gw.sock,
+        &query(&[("nocache", "1"), ("t", &tag)]),
+        &[],
+        &format!(
+            "FROM {} AS one\nRUN echo one > /one\nFROM one\nRUN test -f /one\n",
+            base.name
+        ),
+    );
+    let id = sent.built("FROM <stage>");
+    assert_eq!(env.daemon.image_id(&tag).as_deref(), Some(id.as_str()));
+    assert!(history(&env.daemon, &id).contains(&base.id));
+    env.assert_clean(&env.made_since(&[&base], &before), "FROM <stage>");
+
+    let tag = unique("buildgate-integrity/scratch");
+    let sent = raw_build(
+        &env.gw.sock,
+        &query(&[("nocache", "1"), ("t", &tag)]),
+        &[],
+        "FROM scratch\nCOPY Dockerfile /Dockerfile\n",
+    );
+    let id = sent.built("FROM scratch");
+    // Built on nothing of this test's: its own images go with it.
+    env.adopt(&id);
+    assert_eq!(env.daemon.image_id(&tag).as_deref(), Some(id.as_str()));
+    let steps = env.daemon.history(&id);
+    assert!(steps.len() >= 2, "FROM scratch: {steps:?}");
+    for step in steps {
+        let step = step.expect("every step of a build from scratch is on the daemon");
+        common::assert_owned(&env.daemon, env.owner(), &step);
     }
 }
 
