@@ -14,9 +14,20 @@
 //!   base re-tagged during the upload and while an earlier stage runs; and for bases
 //!   pulled from a password-protected registry.
 //! - **Result.** After the build, the result and every image of its history down to the
-//!   pinned base must carry `owner=<owner>`, or nothing is tagged. Proven with the
-//!   local build cache poisoned by `containers/create` + `commit`, and with
-//!   `cachefrom` naming a planted image; and the cache still serves ordinary builds.
+//!   base pinned for its stage must carry `owner=<owner>`, or nothing is tagged. Proven
+//!   with the local build cache poisoned by `containers/create` + `commit` (as the
+//!   result, and below it, also when another stage starts from the planted image or
+//!   the result's stage is `FROM <stage>`), and with `cachefrom` naming a planted
+//!   image; the walk goes through stage references and down from `scratch`; and the
+//!   cache still serves ordinary builds.
+//!
+//! The cases, one test each (case 1 one per way of making the base): ONBUILD bases
+//! (`onbuild_base_*`), `FROM ${BASE}` (`from_a_build_arg_*`), re-tags
+//! (`retag_before_the_dockerfile_*`, `retag_while_an_earlier_stage_*`), pulls
+//! (`bases_are_pulled_*`), the poisoned local cache (`a_poisoned_local_cache_*`,
+//! `a_poisoned_cache_below_the_result_*`), `cachefrom` (`a_planted_cache_from_*`), and
+//! the cache kept (`ordinary_builds_still_use_the_cache`). Cases 1, 5 and 7 run with
+//! both CLIs; the others use raw HTTP, where every parameter and header is the test's.
 //!
 //! # How each case is proven
 //!
@@ -738,6 +749,11 @@ fn retag_while_an_earlier_stage_runs_changes_nothing() {
         || env.daemon.tag(&onbuild.id, &victim, "v1"),
     );
     let id = sent.built("re-tag during stage one, through the gateway");
+    assert_says(
+        &sent.stream(),
+        &[&format!("FROM {}", second.id)],
+        "the second stage pinned to the inspected image",
+    );
     assert!(
         !sent.stream().contains("build trigger"),
         "a trigger ran through the gateway: {}",
@@ -889,8 +905,12 @@ fn bases_are_pulled_with_the_builds_credentials() {
         let what = format!("pulled clean base, CLI {}", cli.version);
         d.remove_tree(&ids(&[&first]));
         env.assert_absent(&first.id, &what);
-        let config_dir = tempfile::tempdir().expect("temp dir");
-        let config_dir = config_dir.path().to_str().unwrap().to_string();
+        let private = tempfile::tempdir().expect("temp dir");
+        let config_dir = private
+            .path()
+            .to_str()
+            .expect("UTF-8 temp path")
+            .to_string();
         env.via_gateway(&cli)
             .env("DOCKER_CONFIG", &config_dir)
             .args([
@@ -967,12 +987,18 @@ fn bases_are_pulled_with_the_builds_credentials() {
             if pull == "1" { "registry" } else { "local" },
             "pull={pull}"
         );
+        // Pinned: the daemon was told the ID of the image the gateway pulled or found.
+        let pinned = if pull == "1" { &second.id } else { &first.id };
+        assert_says(
+            &sent.stream(),
+            &[&format!("FROM {pinned}")],
+            &format!("pull={pull}"),
+        );
         env.assert_clean(
             &env.made_since(&[&first, &second], &before),
             &format!("pull={pull}"),
         );
     }
-    drop(registry);
 }
 
 // ======================================================================== 5. cache poisoning
