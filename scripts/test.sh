@@ -60,6 +60,11 @@ for pkg in golang-github-docker-distribution-dev golang-github-opencontainers-go
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 static_busybox || need+=(busybox-static)
+# Bases that must be pulled come from a private registry with password auth
+# (tests/common/registry.rs): docker/distribution's registry, and htpasswd for its
+# bcrypt password file.
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
 # Tools some tests use as real peers; install them only if a test mentions them.
 for tool in socat haproxy; do

@@ -49,6 +49,12 @@ pub(super) struct Bases {
     pub froms: Vec<FromRewrite>,
     /// The full IDs of the images the build starts from.
     pub pinned: Vec<String>,
+    /// The image the result's history goes down to: the pinned base of the last stage
+    /// that runs, or of the stage it builds on (`FROM <stage>`), followed to an image;
+    /// `None` when that is `scratch`. Only here may [`super::verify`] stop checking: a
+    /// base pinned for another stage can also sit in the result's history (a cached
+    /// step can be any image with the right parent), and it was not built by this build.
+    pub result_base: Option<String>,
 }
 
 /// The build parameters that decide what the `FROM`s name.
@@ -88,18 +94,31 @@ pub(super) async fn resolve(dockerfile: &[u8], request: &Request<'_>) -> Result<
     let mut client = Client::new(request.upstream);
     let mut seen: HashMap<(String, Option<String>), String> = HashMap::new();
     let mut bases = Bases::default();
+    // Per stage that runs, the image its history goes down to (see `result_base`).
+    let mut roots: Vec<Option<String>> = Vec::with_capacity(stages.len());
     for stage in &stages {
         let Some(base) = &stage.base else {
             // After `target`: parsed, never run.
             bases.froms.push(FromRewrite::Keep);
+            roots.push(None);
             continue;
         };
         let written = match base.kind {
-            from::BaseKind::Stage(index) => stages
-                .get(index)
-                .and_then(|s| s.name.clone())
-                .ok_or_else(|| internal("a stage reference names no stage"))?,
-            from::BaseKind::Scratch => "scratch".to_string(),
+            from::BaseKind::Stage(index) => {
+                let root = roots
+                    .get(index)
+                    .ok_or_else(|| internal("a stage reference names a later stage"))?
+                    .clone();
+                roots.push(root);
+                stages
+                    .get(index)
+                    .and_then(|s| s.name.clone())
+                    .ok_or_else(|| internal("a stage reference names no stage"))?
+            }
+            from::BaseKind::Scratch => {
+                roots.push(None);
+                "scratch".to_string()
+            }
             from::BaseKind::Image => {
                 let key = (base.name.clone(), base.effective_platform.clone());
                 let id = match seen.get(&key) {
@@ -111,9 +130,12 @@ pub(super) async fn resolve(dockerfile: &[u8], request: &Request<'_>) -> Result<
                     }
                 };
                 bases.pinned.push(id.clone());
+                roots.push(Some(id.clone()));
                 id
             }
         };
+        // The last stage that runs makes the result.
+        bases.result_base = roots.last().cloned().flatten();
         let mut args = String::new();
         if let Some(platform) = &base.platform {
             if !plain(platform) {

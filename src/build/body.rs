@@ -251,7 +251,7 @@ impl<B> Reported<B> {
                 )),
                 Outcome::Built(id) => match self.plan.take() {
                     Some(plan) => {
-                        Phase::Checking(Mutex::new(Box::pin(verify::check(plan, built.bases, id))))
+                        Phase::Checking(Mutex::new(Box::pin(verify::check(plan, built.base, id))))
                     }
                     None => Phase::Tail(VecDeque::new()),
                 },

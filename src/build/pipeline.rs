@@ -225,7 +225,7 @@ async fn rewrite_context(
     Ok((
         source,
         Built {
-            bases: bases.pinned,
+            base: bases.result_base,
         },
     ))
 }

@@ -15,16 +15,17 @@
 //!    ID), or with `q=1` the bare ID the daemon prints. Any error message in the stream
 //!    means the daemon built nothing to check.
 //! 2. [`check`] inspects that image and every image in its history down to the base the
-//!    gateway pinned for the stage (everything above it is a step of this build, from
-//!    the owner `LABEL` on): each must carry `owner=<owner>`. A step whose image is not
-//!    on this daemon (`<missing>` in its history) cannot be checked, and fails too.
+//!    gateway pinned for the stage that made it (everything above it is a step of this
+//!    build, from the owner `LABEL` on): each must carry `owner=<owner>`. Only that
+//!    base ends the walk: a base pinned for another stage of the same Dockerfile can
+//!    be an image planted in this stage's cache, and is checked like any step. A step
+//!    whose image is not on this daemon (`<missing>` in its history) cannot be
+//!    checked, and fails too.
 //! 3. Only then does the gateway apply the build's tags (`t=`, which it kept from the
 //!    daemon), each with `POST /images/{id}/tag`, and say so in the daemon's own words
 //!    (`Successfully tagged ...`). A build that fails the check gets an `errorDetail`
 //!    line that says why, and no tag: the job never gets a name on an image it cannot
 //!    account for.
-
-use std::collections::HashSet;
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -146,8 +147,9 @@ impl Watch {
 /// What a complete upload leaves for the check of the result.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Built {
-    /// The image IDs the build's stages start from.
-    pub bases: Vec<String>,
+    /// The image ID the result's stage starts from (through `FROM <stage>` to an
+    /// image), where the walk down its history stops; `None` for `scratch`.
+    pub base: Option<String>,
 }
 
 /// What the check needs to know about the build.
@@ -168,8 +170,8 @@ pub(super) struct Plan {
 
 /// Checks the built image `id`; returns the lines to add to the client's output: one
 /// `Successfully tagged` per tag, or one error line.
-pub(super) async fn check(plan: Plan, bases: Vec<String>, id: String) -> Vec<Bytes> {
-    match verify(&plan, &bases, &id).await {
+pub(super) async fn check(plan: Plan, base: Option<String>, id: String) -> Vec<Bytes> {
+    match verify(&plan, base.as_deref(), &id).await {
         Ok(mut client) => {
             let mut lines = Vec::new();
             if plan.confine {
@@ -218,7 +220,7 @@ pub(super) async fn check(plan: Plan, bases: Vec<String>, id: String) -> Vec<Byt
 }
 
 /// The checks proper; the client is handed back for the tagging.
-async fn verify(plan: &Plan, bases: &[String], id: &str) -> Result<Client, ApiError> {
+async fn verify(plan: &Plan, base: Option<&str>, id: &str) -> Result<Client, ApiError> {
     let mut client = Client::new(&plan.upstream);
     let refuse = |what: String| {
         ApiError::new(
@@ -250,7 +252,6 @@ async fn verify(plan: &Plan, bases: &[String], id: &str) -> Result<Client, ApiEr
             plan.owner_key, plan.owner
         )));
     }
-    let bases: HashSet<&str> = bases.iter().map(String::as_str).collect();
     for step in client.image_history(id).await? {
         let Some(step_id) = step.id else {
             return Err(refuse(format!(
@@ -258,7 +259,7 @@ async fn verify(plan: &Plan, bases: &[String], id: &str) -> Result<Client, ApiEr
                 truncate(&step.created_by, 80)
             )));
         };
-        if bases.contains(step_id.as_str()) {
+        if base == Some(step_id.as_str()) {
             break;
         }
         if step_id == id {

@@ -187,6 +187,249 @@ impl Daemon {
     }
 }
 
+// ------------------------------------------------------------------------ making images
+
+impl Daemon {
+    /// One request straight to the daemon; panics if it cannot be sent or read.
+    #[track_caller]
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> http::Response {
+        http::request(&self.sock, method, path, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path} on the daemon: {e}"))
+    }
+
+    /// `docker import`: `rootfs` (a tar) as a new image `repo:tag` with these
+    /// `changes` (Dockerfile instructions, e.g. `ONBUILD RUN ...`) and history
+    /// `message`. Returns its ID.
+    #[track_caller]
+    pub fn import(
+        &self,
+        rootfs: &[u8],
+        repo: &str,
+        tag: &str,
+        changes: &[&str],
+        message: &str,
+    ) -> String {
+        let mut path = format!(
+            "/images/create?fromSrc=-&repo={}&tag={}&message={}",
+            http::escape_query(repo),
+            http::escape_query(tag),
+            http::escape_query(message)
+        );
+        for c in changes {
+            path.push_str(&format!("&changes={}", http::escape_query(c)));
+        }
+        let r = self.request(
+            "POST",
+            &path,
+            &[("Content-Type", "application/x-tar")],
+            rootfs,
+        );
+        assert_eq!(r.status, 200, "import {repo}:{tag}: {}", r.text());
+        let id = r
+            .text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find_map(|v| {
+                let status = v["status"].as_str()?;
+                status.starts_with("sha256:").then(|| status.to_string())
+            });
+        id.unwrap_or_else(|| panic!("import {repo}:{tag}: no ID in {:?}", r.text()))
+    }
+
+    /// `POST /containers/create` with this body; returns the container's ID.
+    #[track_caller]
+    pub fn create_container(&self, config: &Value) -> String {
+        let body = config.to_string();
+        let r = self.request(
+            "POST",
+            "/containers/create",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
+        assert_eq!(
+            r.status,
+            201,
+            "create a container from {body}: {}",
+            r.text()
+        );
+        r.json()["Id"].as_str().expect("container Id").to_string()
+    }
+
+    /// `docker commit` of `container` with these `changes`; returns the image's ID.
+    #[track_caller]
+    pub fn commit(&self, container: &str, changes: &[&str]) -> String {
+        let mut path = format!("/commit?container={}", http::escape_query(container));
+        for c in changes {
+            path.push_str(&format!("&changes={}", http::escape_query(c)));
+        }
+        let r = self.request("POST", &path, &[], b"");
+        assert_eq!(r.status, 201, "commit {container}: {}", r.text());
+        r.json()["Id"].as_str().expect("image Id").to_string()
+    }
+
+    /// `docker tag image repo:tag` (moving the name if it is on another image).
+    #[track_caller]
+    pub fn tag(&self, image: &str, repo: &str, tag: &str) {
+        let path = format!(
+            "/images/{}/tag?repo={}&tag={}",
+            http::escape_path(image),
+            http::escape_query(repo),
+            http::escape_query(tag)
+        );
+        let r = self.request("POST", &path, &[], b"");
+        assert_eq!(r.status, 201, "tag {image} as {repo}:{tag}: {}", r.text());
+    }
+
+    /// `docker push name:tag` with `auth` (`X-Registry-Auth`); panics with the
+    /// daemon's words unless the push succeeded.
+    #[track_caller]
+    pub fn push(&self, name: &str, tag: &str, auth: &str) {
+        let path = format!(
+            "/images/{}/push?tag={}",
+            http::escape_path(name),
+            http::escape_query(tag)
+        );
+        let r = self.request("POST", &path, &[("X-Registry-Auth", auth)], b"");
+        let text = r.text();
+        let failed = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| v.get("error").is_some() || v.get("errorDetail").is_some());
+        assert!(
+            r.status == 200 && !failed,
+            "push {name}:{tag}: {} {text}",
+            r.status
+        );
+    }
+
+    /// The ID `name` resolves to, if any.
+    pub fn image_id(&self, name: &str) -> Option<String> {
+        self.inspect_image(name)
+            .and_then(|v| v["Id"].as_str().map(str::to_string))
+    }
+
+    /// `docker history`: the image IDs of its entries, newest first; `None` for an
+    /// entry the daemon shows as `<missing>`.
+    #[track_caller]
+    pub fn history(&self, image: &str) -> Vec<Option<String>> {
+        let path = format!("/images/{}/history", http::escape_path(image));
+        let r = self.request("GET", &path, &[], b"");
+        assert_eq!(r.status, 200, "history of {image}: {}", r.text());
+        r.json()
+            .as_array()
+            .expect("history is an array")
+            .iter()
+            .map(|e| {
+                e["Id"]
+                    .as_str()
+                    .filter(|id| id.starts_with("sha256:"))
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    /// The tar export of a container's filesystem (`docker export`).
+    #[track_caller]
+    pub fn export_container(&self, id: &str) -> Vec<u8> {
+        let path = format!("/containers/{}/export", http::escape_path(id));
+        let r = self.request("GET", &path, &[], b"");
+        assert_eq!(r.status, 200, "export {id}: {}", r.text());
+        r.body
+    }
+
+    /// The containers and images that descend from `roots` (image IDs): images whose
+    /// parent chain reaches one, and containers made from a root or such an image. A
+    /// unique base makes this exactly what was built on it, whoever else uses the
+    /// daemon at the same time.
+    #[track_caller]
+    pub fn descendants(&self, roots: &BTreeSet<String>) -> Lineage {
+        self.try_descendants(roots)
+            .unwrap_or_else(|e| panic!("listing on the daemon: {e}"))
+    }
+
+    /// [`Daemon::descendants`], or why the daemon could not list them.
+    pub fn try_descendants(&self, roots: &BTreeSet<String>) -> Result<Lineage, String> {
+        let list = |path: &str, field: &str| -> Result<Vec<(String, String)>, String> {
+            let r = http::get(&self.sock, path).map_err(|e| format!("GET {path}: {e}"))?;
+            let list = serde_json::from_slice::<Value>(&r.body)
+                .ok()
+                .filter(|_| r.status == 200)
+                .and_then(|v| v.as_array().cloned())
+                .ok_or_else(|| format!("GET {path}: {} {}", r.status, r.text()))?;
+            Ok(list
+                .iter()
+                .map(|o| {
+                    (
+                        o["Id"].as_str().unwrap_or_default().to_string(),
+                        o[field].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect())
+        };
+        let images = list("/images/json?all=1", "ParentId")?;
+        let containers = list("/containers/json?all=1", "ImageID")?;
+        let mut tree: BTreeSet<String> = roots.clone();
+        loop {
+            let before = tree.len();
+            for (id, parent) in &images {
+                if tree.contains(parent) {
+                    tree.insert(id.clone());
+                }
+            }
+            if tree.len() == before {
+                break;
+            }
+        }
+        Ok(Lineage {
+            containers: containers
+                .into_iter()
+                .filter(|(_, image)| tree.contains(image))
+                .map(|(id, _)| id)
+                .collect(),
+            images: tree.difference(roots).cloned().collect(),
+        })
+    }
+
+    /// Remove everything that descends from `roots`, then the roots (quietly: this
+    /// runs from drops).
+    pub fn remove_tree(&self, roots: &BTreeSet<String>) {
+        let found = self.try_descendants(roots).unwrap_or_default();
+        for c in &found.containers {
+            self.remove_container(c);
+        }
+        let mut images: Vec<String> = found.images.into_iter().collect();
+        images.extend(roots.iter().cloned());
+        self.remove_images(&images);
+    }
+}
+
+/// What descends from a set of base images ([`Daemon::descendants`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lineage {
+    pub containers: BTreeSet<String>,
+    pub images: BTreeSet<String>,
+}
+
+impl Lineage {
+    /// What is in `self` and not in `before`: what was made in between.
+    pub fn since(&self, before: &Lineage) -> Lineage {
+        Lineage {
+            containers: &self.containers - &before.containers,
+            images: &self.images - &before.images,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.containers.is_empty() && self.images.is_empty()
+    }
+}
+
 /// `path` with a `label` filter added to its query (`path` ends in `?` or has one).
 fn with_label(path: &str, label: &str) -> String {
     let sep = if path.ends_with('?') { "" } else { "&" };

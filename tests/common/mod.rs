@@ -17,9 +17,14 @@
 //!   test failed); it also counts its fds for the leak checks.
 //! - [`Docker`] (`cli.rs`) runs a docker CLI against the gateway with a timeout and
 //!   optional stdin; [`clis`] lists the CLIs to test with (28.x and Debian's 20.10).
-//! - [`Daemon`] (`daemon.rs`) inspects the daemon directly; [`Cleanup`] and
-//!   [`OwnedCleanup`] remove what a test made, so tests can run in parallel against one
-//!   daemon; [`assert_owned`] and [`assert_nothing_owned`] are the ownership verdicts.
+//! - [`Daemon`] (`daemon.rs`) inspects the daemon directly and makes images on it
+//!   (import, commit, tag, push); [`Cleanup`] and [`OwnedCleanup`] remove what a test
+//!   made, so tests can run in parallel against one daemon; [`Daemon::descendants`]
+//!   finds what was built on a test's own base images ([`Lineage`]) whoever else uses
+//!   the daemon; [`assert_owned`] and [`assert_nothing_owned`] are the ownership
+//!   verdicts.
+//! - [`registry::Registry`] is a private image registry on 127.0.0.1 with password
+//!   auth, for bases that must be pulled.
 //! - [`http`] is a small raw HTTP/1.1 client over a unix socket, for requests no CLI
 //!   would send and for streams a test wants to drop half-way; [`build`] sends raw
 //!   `POST /build`s with bodies paced, cut off or streamed.
@@ -39,6 +44,7 @@ mod fault_daemon;
 mod gateway;
 pub mod http;
 pub mod oracle;
+pub mod registry;
 pub mod tar_contract;
 pub mod ustar;
 
@@ -47,7 +53,8 @@ pub mod ustar;
 pub use cli::{CLI_TIMEOUT, Cli, Docker, Output, clis, new_cli, old_cli};
 #[allow(unused_imports)]
 pub use daemon::{
-    Cleanup, Daemon, OwnedCleanup, SETTLE_QUIET, assert_nothing_owned, assert_owned, labels,
+    Cleanup, Daemon, Lineage, OwnedCleanup, SETTLE_QUIET, assert_nothing_owned, assert_owned,
+    labels,
 };
 #[allow(unused_imports)]
 pub use fault_daemon::{FaultDaemon, Frozen};
