@@ -52,10 +52,12 @@
 //! `Labels` (the daemon fills missing keys from the image's labels, so it must always
 //! be set); `container:<ref>` modes, `Links` and `VolumesFrom` to the checked
 //! container's full ID; a user `NetworkMode` to the network's full ID, with an
-//! `EndpointsConfig` entry under its name pinning `NetworkID`; every endpoint's key to
-//! its network's name, its `NetworkID` to the checked network's ID (the daemon
-//! prefers a client's `NetworkID` to the key), its `Links` to the checked containers'
-//! names, its operational fields dropped; `CgroupParent` to `--cgroup-parent` when
+//! `EndpointsConfig` entry under its name pinning `NetworkID` (else the daemon joins
+//! whatever network has that name at the first start); every endpoint's key to its
+//! network's name, its `NetworkID` to the checked network's ID (the daemon prefers a
+//! client's `NetworkID` to the key), its `Links` to the checked containers' names, its
+//! operational fields dropped (the keys `default`, `bridge` and `none` stay, without a
+//! `NetworkID`: the daemon looks those up by name); `CgroupParent` to `--cgroup-parent` when
 //! set; `CgroupnsMode` to `private` (an empty one is the host's on a cgroup v1 host,
 //! and for API < 1.41); `Mounts` volumes get the owner in `VolumeOptions.Labels`;
 //! named volumes that do not exist yet are created first, owned; the query keeps
@@ -86,14 +88,19 @@
 //!   owned by the job.
 //! - A bind source is resolved on the gateway's host: the gateway must see the
 //!   daemon's filesystem at the same paths (an `--allow-bind` path it cannot see
-//!   refuses every bind under it). Between the check and the daemon's mount a job
-//!   that can write inside an allowed path can still swap a directory for a symbolic
-//!   link; allow only paths jobs cannot write, or mount them read-only.
+//!   refuses every bind under it). Between the check and the daemon's mount, a job
+//!   that can write inside an allowed path (through a bind of it) can still swap a
+//!   directory for a symbolic link: an `--allow-bind` path should be one per job, or
+//!   one nothing writes to.
 //! - Names are resolved when the request is checked: a container or network that is
 //!   renamed afterwards is still the one that was checked (full IDs go out), but an
 //!   endpoint link names its container by name (libnetwork resolves link targets by
 //!   DNS name inside the network).
-//! - Host port numbers are not limited: a job may take any free host port.
+//! - Host port numbers are not limited: a job may take any free host port. Amounts
+//!   (`Memory`, `PidsLimit`, `Ulimits`, `ShmSize`, ...) are not limited either.
+//! - The daemon `stat`s the host paths of `BlkioWeightDevice` and the `BlkioDevice*`
+//!   throttles, so their errors tell whether a host path exists.
+//! - Containers show their image by ID (`docker ps`), since that is what was checked.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -261,6 +268,21 @@ impl Resolved {
     }
 }
 
+/// A reference inside a body that names nothing is the request's fault (moby answers
+/// `InvalidParameter`, 400, for a missing `Links`, `VolumesFrom` or `container:`
+/// target), and must not read as a missing image: the docker CLI answers a 404 from a
+/// create by pulling the image and trying again.
+fn named_in_body(err: ApiError) -> ApiError {
+    if err.status == StatusCode::NOT_FOUND {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: err.message,
+        }
+    } else {
+        err
+    }
+}
+
 fn refuse(message: impl std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, message)
 }
@@ -382,7 +404,7 @@ fn network_mode(mode: &str) -> Result<NetMode<'_>, ApiError> {
     match mode {
         "" | "default" | "bridge" | "none" => Ok(NetMode::Builtin),
         "host" => Err(refuse(format!(
-            "NetworkMode \"host\" is not available {HERE}: a container on the host's network \
+            "the host network is not available {HERE}: a container on the host's network \
              sees and binds every host interface; use a network of this job's, or the default"
         ))),
         _ => Ok(match container_target("NetworkMode", mode)? {
@@ -909,10 +931,23 @@ fn check_resources(resources: &Struct, rules: &Rules<'_>, use_: Use) -> Result<(
     Ok(())
 }
 
-/// The key of an `EndpointsConfig` entry as the network it names: `default` is the
-/// daemon's default network, `bridge` on Linux (`DefaultDaemonNetworkMode`).
-fn endpoint_network(key: &str) -> &str {
-    if key == "default" { "bridge" } else { key }
+/// What an `EndpointsConfig` key names: `None` for the daemon's own networks by name
+/// (`default`, `bridge`, `none`), which it files and looks up by name
+/// (`updateContainerNetworkSettings` turns `default` into its default network, and
+/// `getNetworkID` ignores a `NetworkID` for them); otherwise the network to resolve.
+/// A daemon started with `--bridge=none` has no `bridge` network and still takes
+/// `default`, which the docker CLI sends on every create.
+fn endpoint_key(key: &str) -> Result<Option<&str>, ApiError> {
+    match network_mode(key)? {
+        NetMode::Builtin if key.is_empty() => Err(ApiError::bad_request(
+            "an EndpointsConfig key must name a network",
+        )),
+        NetMode::Builtin => Ok(None),
+        NetMode::Container(_) => Err(ApiError::bad_request(format!(
+            "EndpointsConfig key {key:?} names no network"
+        ))),
+        NetMode::Network(reference) => Ok(Some(reference)),
+    }
 }
 
 /// The checks of an `EndpointSettings` that need no daemon; returns its links.
@@ -952,7 +987,9 @@ fn check_networking(wrapper: &Struct, refs: &mut Refs) -> Result<(), ApiError> {
             ApiError::bad_request(format!("no EndpointSettings for network {key:?}"))
         })?;
         check_endpoint_settings(endpoint)?;
-        refs.network(endpoint_network(key));
+        if let Some(reference) = endpoint_key(key)? {
+            refs.network(reference);
+        }
     }
     Ok(())
 }
@@ -1050,8 +1087,9 @@ fn rewrite_host_config(hc: &mut Struct, resolved: &Resolved) -> Result<(), ApiEr
 }
 
 /// Pins a checked endpoint: `NetworkID` (which the daemon prefers to the network the
-/// key or path names, `getNetworkID`) set to the checked network, `Links` to the
-/// checked containers' names, the daemon's own fields dropped.
+/// key or path names, `getNetworkID`) set to the checked network (dropped for the
+/// daemon's own networks named by key, `network_id` empty), `Links` to the checked
+/// containers' names, the daemon's own fields dropped.
 fn pin_endpoint(
     endpoint: &mut Struct,
     network_id: &str,
@@ -1064,7 +1102,11 @@ fn pin_endpoint(
             Decoded::List(links.into_iter().map(Decoded::Str).collect()),
         )?;
     }
-    put(endpoint, "NetworkID", Decoded::Str(network_id.to_string()))?;
+    if network_id.is_empty() {
+        endpoint.remove("NetworkID");
+    } else {
+        put(endpoint, "NetworkID", Decoded::Str(network_id.to_string()))?;
+    }
     for field in ENDPOINT_OPERATIONAL {
         endpoint.remove(field);
     }
@@ -1115,11 +1157,14 @@ pub(super) async fn create(
     let image = ctx.owned(Kind::Image, &refs.image, true).await?;
     let mut resolved = Resolved::default();
     for reference in &refs.containers {
-        let found = ctx.owned(Kind::Container, reference, false).await?;
+        let found = ctx
+            .owned(Kind::Container, reference, false)
+            .await
+            .map_err(named_in_body)?;
         resolved.containers.insert(reference.clone(), found.id);
     }
     for reference in &refs.networks {
-        let found = network(ctx, reference, true).await?;
+        let found = network(ctx, reference, true).await.map_err(named_in_body)?;
         let name = found
             .info
             .get("Name")
@@ -1175,14 +1220,22 @@ async fn endpoints(
     };
     let mut pinned = BTreeMap::new();
     for (key, endpoint) in entries {
-        let net = resolved.network(endpoint_network(&key))?;
         let Decoded::Struct(mut endpoint) = endpoint else {
             return Err(ApiError::bad_request(format!(
                 "no EndpointSettings for network {key:?}"
             )));
         };
-        check_endpoint(ctx, &mut endpoint, &net.id).await?;
-        pinned.insert(net.name.clone(), Decoded::Struct(endpoint));
+        match endpoint_key(&key)? {
+            None => {
+                check_endpoint(ctx, &mut endpoint, "").await?;
+                pinned.insert(key, Decoded::Struct(endpoint));
+            }
+            Some(reference) => {
+                let net = resolved.network(reference)?;
+                check_endpoint(ctx, &mut endpoint, &net.id).await?;
+                pinned.insert(net.name.clone(), Decoded::Struct(endpoint));
+            }
+        }
     }
     if pinned.is_empty()
         && let Some(net) = mode_network.filter(|n| !n.builtin)
@@ -1250,7 +1303,9 @@ async fn ensure_volume(ctx: &mut Ctx<'_>, name: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Checks an `EndpointSettings` for network `network_id` and pins its `NetworkID`.
+/// Checks an `EndpointSettings` for network `network_id` and pins its `NetworkID`
+/// (`network_id` is empty for a create's entry keyed `default`, `bridge` or `none`,
+/// which the daemon resolves by name whatever the entry says).
 ///
 /// Used by a create's `EndpointsConfig` and by `POST /networks/{id}/connect`. Its
 /// `Links` must name this job's containers; they go out as those containers' names,
@@ -1268,7 +1323,10 @@ pub(super) async fn check_endpoint(
         .collect();
     let mut pinned = Vec::new();
     for (name, alias) in &links {
-        let found = ctx.owned(Kind::Container, name, false).await?;
+        let found = ctx
+            .owned(Kind::Container, name, false)
+            .await
+            .map_err(named_in_body)?;
         let current = found
             .info
             .get("Name")
@@ -1706,7 +1764,12 @@ mod tests {
         ("CapAdd", r#"{"CapAdd":["NET_ADMIN"]}"#, 403, "CapAdd"),
         ("CapAdd", r#"{"CapAdd":"ſys_admin"}"#, 403, "CapAdd"),
         ("CapAdd", r#"{"CapAdd":[""]}"#, 403, "CapAdd"),
-        ("NetworkMode", r#"{"NetworkMode":"host"}"#, 403, "host"),
+        (
+            "NetworkMode",
+            r#"{"NetworkMode":"host"}"#,
+            403,
+            "host network",
+        ),
         (
             "NetworkMode",
             r#"{"NetworkMode":"container:"}"#,
@@ -2059,6 +2122,21 @@ mod tests {
                 "a, b",
             ),
             (
+                r#"{"Image":"i","NetworkingConfig":{"EndpointsConfig":{"host":{}}}}"#,
+                403,
+                "host network",
+            ),
+            (
+                r#"{"Image":"i","NetworkingConfig":{"EndpointsConfig":{"":{}}}}"#,
+                400,
+                "name a network",
+            ),
+            (
+                r#"{"Image":"i","NetworkingConfig":{"EndpointsConfig":{"container:c":{}}}}"#,
+                400,
+                "names no network",
+            ),
+            (
                 r#"{"Image":"i","NetworkingConfig":{"EndpointsConfig":{"a":null}}}"#,
                 400,
                 "EndpointSettings",
@@ -2165,12 +2243,14 @@ mod tests {
                       {"Type":"bind","Source":"/srv/ci/deep/y","Target":"/y"}]},
             "NetworkingConfig":{"EndpointsConfig":{"default":{"Aliases":["a"],"Links":["db:d"]}}}}"#;
         let (_, _, refs) = prepared(json, &r).unwrap();
+        let keyed = r#"{"Image":"i","NetworkingConfig":{"EndpointsConfig":{"4f2a":{}}}}"#;
+        assert_eq!(prepared(keyed, &r).unwrap().2.networks, ["4f2a"]);
         assert_eq!(
             refs,
             Refs {
                 image: "registry.example/app:1".into(),
                 containers: vec!["c2".into(), "c3".into(), "web".into(), "c1".into()],
-                networks: vec!["mynet".into(), "bridge".into()],
+                networks: vec!["mynet".into()],
                 volumes: vec!["data".into(), "v2".into()],
                 binds: vec![
                     (PathBuf::from("/srv/ci"), PathBuf::from("/srv/ci/x")),
@@ -2414,6 +2494,15 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_reference_is_no_missing_image() {
+        let err = named_in_body(owners::no_such(Kind::Container, "web"));
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert_eq!(err.message, "buildgate: No such container: web");
+        let other = owners::not_yours(Kind::Container, "web", Ownership::Other);
+        assert_eq!(named_in_body(other.clone()), other);
+    }
+
+    #[test]
     fn network_modes_and_namespaces() {
         for builtin in ["", "default", "bridge", "none"] {
             assert_eq!(network_mode(builtin).unwrap(), NetMode::Builtin);
@@ -2445,8 +2534,21 @@ mod tests {
             None
         );
         assert!(namespace_mode("PidMode", "host", PID_MODES).is_err());
-        assert_eq!(endpoint_network("default"), "bridge");
-        assert_eq!(endpoint_network("mynet"), "mynet");
+        for builtin in ["default", "bridge", "none"] {
+            assert_eq!(endpoint_key(builtin).unwrap(), None, "{builtin}");
+        }
+        assert_eq!(endpoint_key("mynet").unwrap(), Some("mynet"));
+        assert_eq!(endpoint_key("4f2a").unwrap(), Some("4f2a"));
+        assert_eq!(
+            endpoint_key("host").unwrap_err().status,
+            StatusCode::FORBIDDEN
+        );
+        for bad in ["", "container:x"] {
+            assert_eq!(
+                endpoint_key(bad).unwrap_err().status,
+                StatusCode::BAD_REQUEST
+            );
+        }
     }
 
     #[test]
@@ -2479,7 +2581,13 @@ mod tests {
         );
         let mut bare = Struct::new(&moby::ENDPOINT_SETTINGS);
         pin_endpoint(&mut bare, "n", None).unwrap();
-        assert_eq!(Decoded::Struct(bare).to_json(), r#"{"NetworkID":"n"}"#);
+        assert_eq!(
+            Decoded::Struct(bare.clone()).to_json(),
+            r#"{"NetworkID":"n"}"#
+        );
+        // The daemon's own networks by name: no NetworkID at all.
+        pin_endpoint(&mut bare, "", None).unwrap();
+        assert_eq!(Decoded::Struct(bare).to_json(), "{}");
     }
 
     #[test]
