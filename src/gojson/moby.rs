@@ -408,6 +408,15 @@ pub static EXEC_CONFIG: StructDef = StructDef {
 
 pub const EXEC_CREATE: Schema = Schema::Struct(&EXEC_CONFIG);
 
+/// `types.ExecStartCheck`: `POST /exec/{id}/start` (20.10 has no `ConsoleSize`
+/// here; API 1.42 added it).
+pub static EXEC_START_CHECK: StructDef = StructDef {
+    name: "types.ExecStartCheck",
+    fields: &[field!("Detach", BOOL), field!("Tty", BOOL)],
+};
+
+pub const EXEC_START: Schema = Schema::Struct(&EXEC_START_CHECK);
+
 pub static IPAM_CONFIG: StructDef = StructDef {
     name: "network.IPAMConfig",
     fields: &[
@@ -506,6 +515,7 @@ pub const ALL: &[(&str, Schema)] = &[
     ("create", CONTAINER_CREATE),
     ("update", CONTAINER_UPDATE),
     ("exec", EXEC_CREATE),
+    ("execstart", EXEC_START),
     ("netcreate", NETWORK_CREATE),
     ("netconnect", NETWORK_CONNECT),
     ("netdisconnect", NETWORK_DISCONNECT),

@@ -33,6 +33,7 @@ mod images;
 mod lists;
 mod objects;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -43,9 +44,11 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use self::endpoints::{Action, Body as BodyRule, Kind};
+use self::lists::PREDEFINED_NETWORKS;
 use self::owners::{Found, Label, Ownership};
 use crate::daemon::{Client, escape};
 use crate::gateway::Gateway;
+use crate::gojson::{self, Decoded};
 use crate::gourl;
 use crate::http::access_log::RequestLog;
 use crate::http::body::{Body, boxed, empty, full};
@@ -244,6 +247,12 @@ impl Query {
         }
     }
 
+    /// Drops every key but `keys`: upstream gets only what the daemon reads and the
+    /// gateway looked at.
+    pub fn keep(&mut self, keys: &[&str]) {
+        self.pairs.retain(|(k, _)| keys.contains(&k.as_str()));
+    }
+
     pub fn remove(&mut self, key: &str) {
         self.pairs.retain(|(k, _)| k != key);
     }
@@ -402,9 +411,102 @@ pub async fn json_body(headers: &HeaderMap, body: Incoming, max: usize) -> Resul
     Ok(bytes)
 }
 
+/// A name that reads like an ID prefix could shadow another object's short ID: the
+/// daemon resolves a name before a prefix, so `docker rm 4f2a9c1b7d3e` would reach the
+/// object with that name. Refused for the names a job gives containers and networks.
+pub(crate) fn check_name(kind: Kind, name: &str) -> Result<(), ApiError> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    if bare.len() >= 12 && bare.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(ApiError::bad_request(format!(
+            "{} name {name:?} looks like an ID; through this gateway (--confine) names of 12 \
+             or more hex digits are refused, so that no name can stand in for another \
+             object's short ID",
+            kind.noun()
+        )));
+    }
+    Ok(())
+}
+
+/// Decodes a JSON body with `schema`, refusing what the daemon would refuse or what has
+/// more than one reading (see [`crate::gojson`]).
+pub(crate) fn decode(
+    bytes: &[u8],
+    schema: &gojson::Schema,
+    what: &str,
+) -> Result<Decoded, ApiError> {
+    gojson::decode_bytes(bytes, schema)
+        .map_err(|e| ApiError::bad_request(format!("invalid {what} body: {e}")))
+}
+
+/// Sets `key` = `owner` in the string map `field` of `object`, creating it if needed.
+pub(crate) fn force_label(
+    object: &mut gojson::Struct,
+    field: &str,
+    key: &str,
+    owner: &str,
+) -> Result<(), ApiError> {
+    let mut labels = match object.get(field) {
+        Some(Decoded::Map(map)) => map.clone(),
+        _ => BTreeMap::new(),
+    };
+    labels.insert(key.to_string(), Decoded::Str(owner.to_string()));
+    object
+        .set(field, Decoded::Map(labels))
+        .map_err(|e| ApiError::bad_request(format!("cannot set the owner label: {e}")))?;
+    Ok(())
+}
+
+/// A network this owner may join or read: its own, or the daemon's `bridge` and `none`
+/// (and, to read only, `host`).
+pub(crate) async fn network(
+    ctx: &mut Ctx<'_>,
+    reference: &str,
+    to_join: bool,
+) -> Result<Found, ApiError> {
+    let found = owners::find(&mut ctx.client, Kind::Network, reference, &ctx.label)
+        .await?
+        .ok_or_else(|| owners::no_such(Kind::Network, reference))?;
+    let name = found
+        .info
+        .get("Name")
+        .and_then(|n| n.as_str())
+        .unwrap_or("")
+        .to_string();
+    let predefined = found.ownership == Ownership::Nobody
+        && PREDEFINED_NETWORKS.contains(&name.as_str())
+        && !(to_join && name == "host");
+    if found.ownership == Ownership::Mine || predefined {
+        Ok(found)
+    } else if to_join && name == "host" {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the host network is not available through this gateway (--confine)",
+        ))
+    } else {
+        Err(owners::not_yours(Kind::Network, reference, found.ownership))
+    }
+}
+
+/// An upstream request with the gateway's JSON as its body.
+pub(crate) fn rebuild_json(
+    parts: http::request::Parts,
+    path: String,
+    query: &Query,
+    json: String,
+) -> Request<Body> {
+    assemble(
+        parts,
+        path,
+        query,
+        crate::http::body::full(json),
+        Some("application/json"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gojson::moby;
 
     #[test]
     fn queries_are_strict_and_canonical() {
@@ -425,5 +527,44 @@ mod tests {
         q.remove("x");
         q.remove("changes");
         assert_eq!(q.encode(), "");
+    }
+
+    #[test]
+    fn names_that_read_as_ids_are_refused() {
+        for bad in ["0123456789ab", "/0123456789abcdef", &"a".repeat(64)] {
+            assert!(check_name(Kind::Container, bad).is_err(), "{bad}");
+        }
+        for ok in [
+            "web",
+            "0123456789a",
+            "0123456789AB",
+            "cafe-1",
+            "deadbeefcafe0",
+            "",
+        ] {
+            let ok_expected = !(ok.len() >= 12
+                && ok
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            assert_eq!(check_name(Kind::Network, ok).is_ok(), ok_expected, "{ok}");
+        }
+    }
+
+    #[test]
+    fn labels_are_forced() {
+        let mut decoded = gojson::decode_bytes(
+            br#"{"Name":"v","Labels":{"owner":"evil","a":"b"}}"#,
+            &moby::VOLUME_CREATE,
+        )
+        .unwrap();
+        let volume = decoded.as_struct_mut().unwrap();
+        force_label(volume, "Labels", "owner", "me").unwrap();
+        let json = decoded.to_json();
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["Labels"]["owner"], "me");
+        assert_eq!(back["Labels"]["a"], "b");
+        let mut bare = gojson::decode_bytes(br#"{"Name":"v"}"#, &moby::VOLUME_CREATE).unwrap();
+        force_label(bare.as_struct_mut().unwrap(), "Labels", "owner", "me").unwrap();
+        assert!(bare.to_json().contains(r#""owner":"me""#));
     }
 }

@@ -1,7 +1,6 @@
 //! The routes with handlers of their own: creations, which label what they create, and
 //! the routes whose body names more objects (network connect and disconnect).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use http::{Method, Request, Response, StatusCode};
@@ -9,8 +8,11 @@ use hyper::body::Incoming;
 
 use super::endpoints::{Body as BodyRule, Kind, Matched, Special};
 use super::lists::{self, PREDEFINED_NETWORKS};
-use super::owners::{self, Found, Ownership};
-use super::{Ctx, Query, containers, images, json_body, rebuild};
+use super::owners::{self, Ownership};
+use super::{
+    Ctx, Query, check_name, containers, decode, force_label, images, json_body, network, rebuild,
+    rebuild_json,
+};
 use crate::gojson::{self, Decoded, moby};
 use crate::http::access_log::RequestLog;
 use crate::http::body::Body;
@@ -51,51 +53,6 @@ pub(super) async fn special(
             "internal error: a build reached the --confine handler",
         )),
     }
-}
-
-/// A name that reads like an ID prefix could shadow another object's short ID: the
-/// daemon resolves a name before a prefix, so `docker rm 4f2a9c1b7d3e` would reach the
-/// object with that name. Refused for the names a job gives containers and networks.
-pub(super) fn check_name(kind: Kind, name: &str) -> Result<(), ApiError> {
-    let bare = name.strip_prefix('/').unwrap_or(name);
-    if bare.len() >= 12 && bare.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err(ApiError::bad_request(format!(
-            "{} name {name:?} looks like an ID; through this gateway (--confine) names of 12 \
-             or more hex digits are refused, so that no name can stand in for another \
-             object's short ID",
-            kind.noun()
-        )));
-    }
-    Ok(())
-}
-
-/// Decodes a JSON body with `schema`, refusing what the daemon would refuse or what has
-/// more than one reading (see [`crate::gojson`]).
-pub(super) fn decode(
-    bytes: &[u8],
-    schema: &gojson::Schema,
-    what: &str,
-) -> Result<Decoded, ApiError> {
-    gojson::decode_bytes(bytes, schema)
-        .map_err(|e| ApiError::bad_request(format!("invalid {what} body: {e}")))
-}
-
-/// Sets `key` = `owner` in the string map `field` of `object`, creating it if needed.
-pub(super) fn force_label(
-    object: &mut gojson::Struct,
-    field: &str,
-    key: &str,
-    owner: &str,
-) -> Result<(), ApiError> {
-    let mut labels = match object.get(field) {
-        Some(Decoded::Map(map)) => map.clone(),
-        _ => BTreeMap::new(),
-    };
-    labels.insert(key.to_string(), Decoded::Str(owner.to_string()));
-    object
-        .set(field, Decoded::Map(labels))
-        .map_err(|e| ApiError::bad_request(format!("cannot set the owner label: {e}")))?;
-    Ok(())
 }
 
 fn text<'a>(object: &'a gojson::Struct, field: &str) -> &'a str {
@@ -250,33 +207,6 @@ async fn network_create(
     Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await)
 }
 
-/// A network this owner may join or read: its own, or the daemon's `bridge` and `none`
-/// (and, to read only, `host`).
-async fn network(ctx: &mut Ctx<'_>, reference: &str, to_join: bool) -> Result<Found, ApiError> {
-    let found = owners::find(&mut ctx.client, Kind::Network, reference, &ctx.label)
-        .await?
-        .ok_or_else(|| owners::no_such(Kind::Network, reference))?;
-    let name = found
-        .info
-        .get("Name")
-        .and_then(|n| n.as_str())
-        .unwrap_or("")
-        .to_string();
-    let predefined = found.ownership == Ownership::Nobody
-        && PREDEFINED_NETWORKS.contains(&name.as_str())
-        && !(to_join && name == "host");
-    if found.ownership == Ownership::Mine || predefined {
-        Ok(found)
-    } else if to_join && name == "host" {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "the host network is not available through this gateway (--confine)",
-        ))
-    } else {
-        Err(owners::not_yours(Kind::Network, reference, found.ownership))
-    }
-}
-
 /// `GET /networks/{id}`.
 async fn network_inspect(
     ctx: &mut Ctx<'_>,
@@ -347,64 +277,4 @@ async fn rename(
     let path = ctx.path(matched.pattern, Some(&found.id));
     let request = rebuild(req, path, &query, BodyRule::None, None).await?;
     Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await)
-}
-
-/// An upstream request with the gateway's JSON as its body.
-pub(super) fn rebuild_json(
-    parts: http::request::Parts,
-    path: String,
-    query: &Query,
-    json: String,
-) -> Request<Body> {
-    super::assemble(
-        parts,
-        path,
-        query,
-        crate::http::body::full(json),
-        Some("application/json"),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_that_read_as_ids_are_refused() {
-        for bad in ["0123456789ab", "/0123456789abcdef", &"a".repeat(64)] {
-            assert!(check_name(Kind::Container, bad).is_err(), "{bad}");
-        }
-        for ok in [
-            "web",
-            "0123456789a",
-            "0123456789AB",
-            "cafe-1",
-            "deadbeefcafe0",
-            "",
-        ] {
-            let ok_expected = !(ok.len() >= 12
-                && ok
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-            assert_eq!(check_name(Kind::Network, ok).is_ok(), ok_expected, "{ok}");
-        }
-    }
-
-    #[test]
-    fn labels_are_forced() {
-        let mut decoded = gojson::decode_bytes(
-            br#"{"Name":"v","Labels":{"owner":"evil","a":"b"}}"#,
-            &moby::VOLUME_CREATE,
-        )
-        .unwrap();
-        let volume = decoded.as_struct_mut().unwrap();
-        force_label(volume, "Labels", "owner", "me").unwrap();
-        let json = decoded.to_json();
-        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(back["Labels"]["owner"], "me");
-        assert_eq!(back["Labels"]["a"], "b");
-        let mut bare = gojson::decode_bytes(br#"{"Name":"v"}"#, &moby::VOLUME_CREATE).unwrap();
-        force_label(bare.as_struct_mut().unwrap(), "Labels", "owner", "me").unwrap();
-        assert!(bare.to_json().contains(r#""owner":"me""#));
-    }
 }

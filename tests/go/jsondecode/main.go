@@ -362,6 +362,11 @@ type ExecConfig struct {
 	Cmd          []string
 }
 
+type ExecStartCheck struct {
+	Detach bool
+	Tty    bool
+}
+
 type NetworkCreate struct {
 	CheckDuplicate bool
 	Driver         string
@@ -493,6 +498,8 @@ func newTarget(schema string) interface{} {
 		return new(UpdateConfig)
 	case "exec":
 		return new(ExecConfig)
+	case "execstart":
+		return new(ExecStartCheck)
 	case "netcreate":
 		return new(NetworkCreateRequest)
 	case "netconnect":
