@@ -227,7 +227,16 @@ fn client_gone_mid_build_cancels_it_and_frees_its_build_slot() {
             b.so_far()
         );
     }
-    assert_eq!(running(&d), 2);
+    assert_eq!(
+        running(&d),
+        2,
+        "both RUN steps should be running; the builds so far:\n{}",
+        builds
+            .iter()
+            .map(|b| b.so_far())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    );
 
     // Both clients vanish. A daemon talked to directly cancels a build whose client
     // has gone; through the gateway it must too, well before `sleep 30` ends.

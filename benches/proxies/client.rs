@@ -184,6 +184,28 @@ fn send(mut stream: &UnixStream, body: &Body, len: u64) -> io::Result<()> {
 }
 
 /// `n` `GET /_ping` round trips on one keep-alive connection; returns the time taken.
+/// `n` `GET path` round trips on one keep-alive connection, each answered 200.
+pub fn gets(socket: &Path, path: &str, n: u32) -> io::Result<Duration> {
+    let stream = UnixStream::connect(socket)?;
+    let mut reader = BufReader::with_capacity(64 << 10, &stream);
+    let mut writer = &stream;
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: buildgate-bench\r\n\r\n");
+    let start = Instant::now();
+    for i in 0..n {
+        writer.write_all(request.as_bytes())?;
+        let response = read_response(&mut reader)?;
+        if response.status != 200 {
+            return Err(io::Error::other(format!(
+                "GET {path} {i}: status {}: {:?}",
+                response.status,
+                String::from_utf8_lossy(&response.body)
+            )));
+        }
+    }
+    Ok(start.elapsed())
+}
+
 pub fn pings(socket: &Path, n: u32) -> io::Result<Duration> {
     let stream = UnixStream::connect(socket)?;
     let mut reader = BufReader::with_capacity(16 << 10, &stream);

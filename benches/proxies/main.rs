@@ -118,7 +118,7 @@ fn run() -> io::Result<()> {
         .parse()
         .map_err(|_| io::Error::other("BUILDGATE_BENCH_RUNS is not a number"))?;
     let dir = PathBuf::from(env_or("BUILDGATE_BENCH_DIR", "/tmp/buildgate-bench"));
-    let workloads = env_or("BUILDGATE_BENCH_WORKLOADS", "1,2,3,4,5,mem")
+    let workloads = env_or("BUILDGATE_BENCH_WORKLOADS", "1,2,3,4,5,6,7,mem")
         .split(',')
         .map(|w| w.trim().to_string())
         .collect();
@@ -195,6 +195,12 @@ fn run() -> io::Result<()> {
             Err(err) => report.notes.push(format!("W5 skipped: {err}")),
         }
     }
+    if wants("6") || wants("7") {
+        match api_rates(&env, &config, wants("6"), wants("7")) {
+            Ok(series) => report.series.extend(series),
+            Err(err) => report.notes.push(format!("W6/W7 skipped: {err}")),
+        }
+    }
     if wants("mem") {
         report.memory.extend(memory(&env, &config)?);
     }
@@ -253,7 +259,7 @@ fn start_peers(
         .iter()
         .map(|&peer| {
             let proc = match peer {
-                Peer::Direct | Peer::Decompress | Peer::DirectRewritten => None,
+                Peer::Direct | Peer::Decompress | Peer::DirectRewritten | Peer::Confined => None,
                 Peer::Buildgate => {
                     Some(env.buildgate(&format!("unix://{}", sink.socket.display()), tag)?)
                 }
@@ -494,6 +500,91 @@ fn docker_builds(env: &Env, config: &Config) -> io::Result<Vec<Series>> {
             unit: Unit::Bytes(len),
         })
         .collect())
+}
+
+/// Workloads 6 and 7: what `--confine` costs the API requests it checks, against the
+/// real daemon, on one keep-alive connection: `docker inspect` of a container (one
+/// extra daemon round trip to check its owner) and `docker ps -a` (the owner's label
+/// added to the filters). Peers: direct, the gateway, the gateway with `--confine`.
+fn api_rates(env: &Env, config: &Config, inspect: bool, list: bool) -> io::Result<Vec<Series>> {
+    let host = &config.docker_host;
+    let daemon = unix_path(host)?;
+    if client::pings(&daemon, 1).is_err() {
+        return Err(io::Error::other(format!(
+            "no Docker daemon answers at {host}"
+        )));
+    }
+    let n = if config.sizes.w4_pings < 20_000 {
+        500
+    } else {
+        2_000
+    };
+    // A container of the gateway's owner, made on the daemon directly.
+    let id = docker(
+        host,
+        &[
+            "create",
+            "--label",
+            "owner=bench",
+            "buildgate-test/busybox:latest",
+            "true",
+        ],
+    )?;
+    let id = id.trim().to_string();
+    let result = (|| {
+        let procs = vec![
+            (Peer::Buildgate, Some(env.buildgate(host, "api")?)),
+            (Peer::Confined, Some(env.confined(host, "api")?)),
+        ];
+        let peers = [Peer::Direct, Peer::Buildgate, Peer::Confined];
+        let socket_of = |peer: Peer| match peer {
+            Peer::Direct => daemon.clone(),
+            _ => procs
+                .iter()
+                .find(|(p, _)| *p == peer)
+                .and_then(|(_, proc)| proc.as_ref())
+                .map(|proc| proc.socket.clone())
+                .expect("a gateway peer runs"),
+        };
+        let mut series = Vec::new();
+        let mut workloads = Vec::new();
+        if inspect {
+            workloads.push((
+                "w6",
+                format!("W6 {n} x docker inspect <container>, one connection"),
+                format!("/v1.41/containers/{id}/json"),
+            ));
+        }
+        if list {
+            workloads.push((
+                "w7",
+                format!("W7 {n} x docker ps -a, one connection"),
+                "/v1.41/containers/json?all=1".to_string(),
+            ));
+        }
+        for (w, label, path) in workloads {
+            eprintln!("bench: {label}");
+            let samples = interleaved(config.runs, &peers, cpu_in(&procs), |peer| {
+                Ok(client::gets(&socket_of(peer), &path, n)?.as_secs_f64())
+            })?;
+            series.extend(
+                peers
+                    .iter()
+                    .zip(samples)
+                    .map(|(&peer, (samples, cpu))| Series {
+                        workload: w.to_string(),
+                        label: label.clone(),
+                        peer: peer.name().to_string(),
+                        samples,
+                        cpu,
+                        unit: Unit::Requests(u64::from(n)),
+                    }),
+            );
+        }
+        Ok(series)
+    })();
+    let _ = docker(host, &["rm", "-f", &id]);
+    result
 }
 
 fn docker(host: &str, args: &[&str]) -> io::Result<String> {

@@ -28,6 +28,8 @@ pub enum Peer {
     /// Workload 5 only: direct, with the Dockerfile and `labels=` the gateway would have
     /// sent (extra LABEL steps), to tell the gateway's cost from its labels' cost.
     DirectRewritten,
+    /// Workloads 6 and 7 only: the gateway with `--confine`.
+    Confined,
 }
 
 impl Peer {
@@ -40,6 +42,7 @@ impl Peer {
             Peer::Socat => "socat",
             Peer::Decompress => "plain decompression",
             Peer::DirectRewritten => "direct, gateway's Dockerfile and labels",
+            Peer::Confined => "buildgate --confine",
         }
     }
 
@@ -177,6 +180,21 @@ impl Env {
     /// (`unix:///...`).
     pub fn buildgate(&self, upstream: &str, tag: &str) -> io::Result<Proc> {
         self.gateway(&self.buildgate, upstream, tag)
+    }
+
+    /// Like [`Env::buildgate`], with `--confine`.
+    pub fn confined(&self, upstream: &str, tag: &str) -> io::Result<Proc> {
+        let socket = self.run_dir.join(format!("buildgate-confined-{tag}.sock"));
+        let mut command = Command::new(&self.buildgate);
+        command
+            .args(["--owner", "bench", "--confine", "--listen"])
+            .arg(format!("unix://{}", socket.display()))
+            .args(["--upstream", upstream, "--log-level", &self.log_level]);
+        spawn(
+            command,
+            &socket,
+            &self.run_dir.join(format!("buildgate-confined-{tag}.log")),
+        )
     }
 
     /// Like [`Env::buildgate`], with the `baseline` peer's binary.
