@@ -73,6 +73,20 @@ impl Client {
         }
     }
 
+    /// A client that starts on an open connection (a client connection's kept daemon
+    /// connection; see `ConnCache::take`).
+    pub fn reusing(upstream: &Upstream, sender: Option<Sender>) -> Client {
+        Client {
+            upstream: upstream.clone(),
+            sender,
+        }
+    }
+
+    /// The connection this client holds, to be kept for the next request.
+    pub fn take_sender(&mut self) -> Option<Sender> {
+        self.sender.take()
+    }
+
     /// Sends one request and reads the whole answer.
     pub async fn call(
         &mut self,

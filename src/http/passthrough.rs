@@ -33,6 +33,21 @@ pub struct ConnCache {
     sender: Mutex<Option<Sender>>,
 }
 
+impl ConnCache {
+    /// The kept daemon connection, for a handler that asks the daemon something on the
+    /// gateway's own behalf before it forwards (`--confine`'s ownership checks): the
+    /// question then costs one round trip on the connection the request goes out on,
+    /// not a connection of its own.
+    pub async fn take(&self) -> Option<Sender> {
+        self.sender.lock().await.take()
+    }
+
+    /// Gives a connection back for the next request.
+    pub async fn put(&self, sender: Sender) {
+        *self.sender.lock().await = Some(sender);
+    }
+}
+
 /// Forwards one request and returns the daemon's response, streaming.
 /// The client's request as it came (`Request<Incoming>`), or one the gateway wrote
 /// from its decision (`--confine`), with the client's connection-upgrade extension

@@ -121,7 +121,7 @@ use crate::gojson::{Decoded, Struct, moby};
 use crate::http::access_log::RequestLog;
 use crate::http::body::{Body, empty};
 use crate::http::error::ApiError;
-use crate::http::passthrough::{self, ConnCache};
+use crate::http::passthrough::ConnCache;
 use crate::reference;
 
 /// How refusals say where the rule comes from.
@@ -1195,7 +1195,7 @@ pub(super) async fn create(
     }
     let path = ctx.path(matched.pattern, None);
     let request = rebuild_json(parts, path, &query, decoded.to_json());
-    Ok(passthrough::forward(request, &gateway.upstream, cache, log).await)
+    Ok(ctx.forward(request, cache, log).await)
 }
 
 /// Rewrites the `EndpointsConfig` of a create body: each entry checked
@@ -1369,7 +1369,7 @@ pub(super) async fn update(
     let json = update_body(&bytes, &rules)?;
     let path = ctx.path(matched.pattern, Some(&found.id));
     let request = rebuild_json(parts, path, &query, json);
-    Ok(passthrough::forward(request, &gateway.upstream, cache, log).await)
+    Ok(ctx.forward(request, cache, log).await)
 }
 
 /// The body of `POST /containers/{id}/exec`: no privileged exec (moby's
@@ -1405,7 +1405,7 @@ pub(super) async fn exec_create(
     let json = exec_body(&bytes)?;
     let path = ctx.path(matched.pattern, Some(&found.id));
     let request = rebuild_json(parts, path, &query, json);
-    Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await)
+    Ok(ctx.forward(request, cache, log).await)
 }
 
 /// The body of `POST /exec/{id}/start`, re-serialised: `Detach` and `Tty` only. An
@@ -1439,7 +1439,7 @@ pub(super) async fn exec_start(
     let json = exec_start_body(&bytes)?;
     let path = ctx.path(matched.pattern, Some(&found.id));
     let request = rebuild_json(parts, path, &query, json);
-    Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await)
+    Ok(ctx.forward(request, cache, log).await)
 }
 
 /// The body of `POST /commit`: `None` to send none. dockerd decodes it with the create
@@ -1515,7 +1515,7 @@ pub(super) async fn commit(
         Some(json) => rebuild_json(parts, path, &query, json),
         None => assemble(parts, path, &query, empty(), None),
     };
-    Ok(passthrough::forward(request, &gateway.upstream, cache, log).await)
+    Ok(ctx.forward(request, cache, log).await)
 }
 
 #[cfg(test)]

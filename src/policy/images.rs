@@ -23,7 +23,7 @@ use crate::dockerfile;
 use crate::http::access_log::RequestLog;
 use crate::http::body::Body;
 use crate::http::error::ApiError;
-use crate::http::passthrough::{self, ConnCache};
+use crate::http::passthrough::ConnCache;
 use crate::reference::{self, Named};
 
 /// Refuses unless `name` names no image now, or one of this job's (or, with
@@ -66,7 +66,7 @@ pub(super) async fn create(
         };
         check_target(ctx, &target, true).await?;
         let request = rebuild(req, path, &query, BodyRule::None, None).await?;
-        return Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await);
+        return Ok(ctx.forward(request, cache, log).await);
     }
     // Import. Only from the request body: `fromSrc=<URL>` has the daemon fetch the URL.
     if query.get("fromSrc") != "-" {
@@ -89,7 +89,7 @@ pub(super) async fn create(
         .map_err(|e| ApiError::bad_request(format!("changes: {e}")))?;
     query.set_all("changes", &[rewritten]);
     let request = rebuild(req, path, &query, BodyRule::Stream, None).await?;
-    Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await)
+    Ok(ctx.forward(request, cache, log).await)
 }
 
 /// `POST /images/{name}/tag`: the image must be this job's, and so must whatever the
@@ -109,7 +109,7 @@ pub(super) async fn tag(
     check_target(ctx, &target, false).await?;
     let path = ctx.path(matched.pattern, Some(&found.id));
     let request = rebuild(req, path, &query, BodyRule::None, None).await?;
-    Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await)
+    Ok(ctx.forward(request, cache, log).await)
 }
 
 /// `POST /images/{name}/push`: by name (a push needs the repository), one tag, of this
@@ -141,7 +141,7 @@ pub(super) async fn push(
     ctx.owned(Kind::Image, &full.to_string(), false).await?;
     let path = ctx.path(matched.pattern, Some(&name));
     let request = rebuild(req, path, &query, BodyRule::None, None).await?;
-    Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await)
+    Ok(ctx.forward(request, cache, log).await)
 }
 
 /// `DELETE /images/{name}`: of this job's images only. A name is forwarded as the name
@@ -171,7 +171,7 @@ pub(super) async fn delete(
     let target = if is_tag { reference.clone() } else { found.id };
     let path = ctx.path(matched.pattern, Some(&target));
     let request = rebuild(req, path, &query, BodyRule::None, None).await?;
-    Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await)
+    Ok(ctx.forward(request, cache, log).await)
 }
 
 /// `GET /images/get?names=...` (and `/images/{name}/get`): an export, read-only, of
@@ -196,5 +196,5 @@ pub(super) async fn get(
     }
     let path = ctx.path(matched.pattern, matched.name.as_deref());
     let request = rebuild(req, path, &query, BodyRule::None, None).await?;
-    Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await)
+    Ok(ctx.forward(request, cache, log).await)
 }

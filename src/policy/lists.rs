@@ -25,7 +25,7 @@ use crate::daemon::Client;
 use crate::http::access_log::{Direction, Metered, RequestLog};
 use crate::http::body::{Body, full};
 use crate::http::error::ApiError;
-use crate::http::passthrough::{self, ConnCache};
+use crate::http::passthrough::ConnCache;
 
 /// The daemon's own networks, which anyone may see and join (`host` only to see).
 pub const PREDEFINED_NETWORKS: &[&str] = &["bridge", "host", "none"];
@@ -51,7 +51,7 @@ pub(super) async fn list(
     let path = ctx.path(matched.pattern, None);
     if by_daemon {
         let request = rebuild(req, path, &query, BodyRule::None, None).await?;
-        return Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await);
+        return Ok(ctx.forward(request, cache, log).await);
     }
     let answer = ctx
         .client
@@ -108,7 +108,7 @@ pub(super) async fn prune(
     query.set("filters", &filters::to_json(&wanted));
     let path = ctx.path(matched.pattern, None);
     let request = rebuild(req, path, &query, BodyRule::None, None).await?;
-    Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await)
+    Ok(ctx.forward(request, cache, log).await)
 }
 
 /// `GET /system/df`: the daemon's answer with other owners' images, containers and

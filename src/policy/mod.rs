@@ -89,6 +89,29 @@ impl Ctx<'_> {
         }
     }
 
+    /// Forwards `request` on the client connection's kept daemon connection, which the
+    /// ownership checks used first.
+    pub async fn forward<B>(
+        &mut self,
+        request: Request<B>,
+        cache: &ConnCache,
+        log: Arc<RequestLog>,
+    ) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+        B::Error: Into<crate::http::body::BoxError>,
+    {
+        self.release(cache).await;
+        passthrough::forward(request, &self.gateway.upstream, cache, log).await
+    }
+
+    /// Gives the daemon connection the checks used back to the client connection.
+    pub async fn release(&mut self, cache: &ConnCache) {
+        if let Some(sender) = self.client.take_sender() {
+            cache.put(sender).await;
+        }
+    }
+
     /// The upstream path for `pattern` (a route pattern of [`endpoints`]) with its first
     /// variable replaced by `id`, under the client's API version.
     pub fn path(&self, pattern: &str, id: Option<&str>) -> String {
@@ -161,31 +184,41 @@ async fn confined(
         gateway,
         label,
         version: api.version,
-        client: Client::new(&gateway.upstream),
+        client: Client::reusing(&gateway.upstream, cache.take().await),
     };
+    let result = act(&mut ctx, matched, req, cache, log).await;
+    ctx.release(cache).await;
+    result
+}
+
+async fn act(
+    ctx: &mut Ctx<'_>,
+    matched: endpoints::Matched,
+    req: Request<Incoming>,
+    cache: &ConnCache,
+    log: Arc<RequestLog>,
+) -> Result<Response<Body>, ApiError> {
     let reference = matched.name.clone().unwrap_or_default();
     match matched.action {
-        Action::Pass => Ok(passthrough::forward(req, &gateway.upstream, cache, log).await),
+        Action::Pass => Ok(ctx.forward(req, cache, log).await),
         Action::Refuse(why) => Err(ApiError::new(StatusCode::FORBIDDEN, why)),
         Action::Owned { kind, body } => {
             let found = ctx.owned(kind, &reference, false).await?;
             let query = Query::parse(req.uri().query(), &[])?;
             let path = ctx.path(matched.pattern, Some(&found.id));
             let request = rebuild(req, path, &query, body, None).await?;
-            Ok(passthrough::forward(request, &gateway.upstream, cache, log).await)
+            Ok(ctx.forward(request, cache, log).await)
         }
         Action::Readable { kind } => {
             let found = ctx.owned(kind, &reference, true).await?;
             let query = Query::parse(req.uri().query(), &[])?;
             let path = ctx.path(matched.pattern, Some(&found.id));
             let request = rebuild(req, path, &query, BodyRule::None, None).await?;
-            Ok(passthrough::forward(request, &gateway.upstream, cache, log).await)
+            Ok(ctx.forward(request, cache, log).await)
         }
-        Action::List { kind } => lists::list(&mut ctx, kind, &matched, req, cache, log).await,
-        Action::Prune { kind } => lists::prune(&mut ctx, kind, &matched, req, cache, log).await,
-        Action::Special(special) => {
-            objects::special(&mut ctx, special, &matched, req, cache, log).await
-        }
+        Action::List { kind } => lists::list(ctx, kind, &matched, req, cache, log).await,
+        Action::Prune { kind } => lists::prune(ctx, kind, &matched, req, cache, log).await,
+        Action::Special(special) => objects::special(ctx, special, &matched, req, cache, log).await,
     }
 }
 

@@ -17,7 +17,7 @@ use crate::gojson::{self, Decoded, moby};
 use crate::http::access_log::RequestLog;
 use crate::http::body::Body;
 use crate::http::error::ApiError;
-use crate::http::passthrough::{self, ConnCache};
+use crate::http::passthrough::ConnCache;
 
 /// Dispatches a [`Special`] route.
 pub(super) async fn special(
@@ -204,7 +204,7 @@ async fn network_create(
     force_label(network, "Labels", ctx.label.key, ctx.label.owner)?;
     let path = ctx.path(matched.pattern, None);
     let request = rebuild_json(parts, path, &query, decoded.to_json());
-    Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await)
+    Ok(ctx.forward(request, cache, log).await)
 }
 
 /// `GET /networks/{id}`.
@@ -220,7 +220,7 @@ async fn network_inspect(
     let query = Query::parse(req.uri().query(), &[])?;
     let path = ctx.path(matched.pattern, Some(&found.id));
     let request = rebuild(req, path, &query, BodyRule::None, None).await?;
-    Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await)
+    Ok(ctx.forward(request, cache, log).await)
 }
 
 /// `POST /networks/{id}/connect` and `/disconnect`: the network and the container in
@@ -259,7 +259,7 @@ async fn network_connect(
     }
     let path = ctx.path(matched.pattern, Some(&net.id));
     let request = rebuild_json(parts, path, &query, decoded.to_json());
-    Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await)
+    Ok(ctx.forward(request, cache, log).await)
 }
 
 /// `POST /containers/{name}/rename`.
@@ -276,5 +276,5 @@ async fn rename(
     check_name(Kind::Container, query.get("name"))?;
     let path = ctx.path(matched.pattern, Some(&found.id));
     let request = rebuild(req, path, &query, BodyRule::None, None).await?;
-    Ok(passthrough::forward(request, &ctx.gateway.upstream, cache, log).await)
+    Ok(ctx.forward(request, cache, log).await)
 }
