@@ -20,7 +20,7 @@
 #   BUILDGATE_BENCH_QUICK=1          small workloads, 3 runs (numbers not for the README)
 #   BUILDGATE_BENCH_RUNS=N           timed runs per peer (default 5; quick 3)
 #   BUILDGATE_BENCH_DIR=DIR          workload cache and peer sockets/logs (/tmp/buildgate-bench)
-#   BUILDGATE_BENCH_WORKLOADS=LIST   subset of 1,2,3,4,5,mem (default all)
+#   BUILDGATE_BENCH_WORKLOADS=LIST   subset of 1,2,3,4,5,6,7,mem (default all)
 #   BUILDGATE_BENCH_PEERS=LIST       subset of direct,buildgate,haproxy,socat (default all;
 #                                    targets compare against direct and haproxy)
 #   BUILDGATE_BENCH_LOG_LEVEL=LEVEL  the gateway's --log-level (default info, its default)
