@@ -347,7 +347,15 @@ pub async fn rebuild(
         (BodyRule::Json, None) => Payload::None,
         (BodyRule::Stream, None) => Payload::Stream("application/x-tar"),
         (BodyRule::None, None) => {
-            let bytes = read_small(body, 64).await?;
+            let bytes = read_small(body, 64).await.map_err(|e| {
+                if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::bad_request(
+                        "this endpoint takes no request body through this gateway (--confine)",
+                    )
+                } else {
+                    e
+                }
+            })?;
             let text = bytes.trim_ascii();
             if !(text.is_empty() || text == b"{}" || text == b"null") {
                 return Err(ApiError::bad_request(
