@@ -73,6 +73,12 @@ impl Client {
         }
     }
 
+    /// The daemon connection the calls used, if it can take another request: for the
+    /// client connection it was opened for to go on with.
+    pub fn into_sender(self) -> Option<Sender> {
+        self.sender.filter(|sender| sender.is_ready())
+    }
+
     /// Sends one request and reads the whole answer.
     pub async fn call(
         &mut self,

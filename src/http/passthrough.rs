@@ -33,6 +33,16 @@ pub struct ConnCache {
     sender: Mutex<Option<Sender>>,
 }
 
+impl ConnCache {
+    /// A cache that starts with `sender`: a daemon connection the gateway opened for
+    /// this client connection before its first request (to find its owner).
+    pub fn with(sender: Option<Sender>) -> ConnCache {
+        ConnCache {
+            sender: Mutex::new(sender),
+        }
+    }
+}
+
 /// Forwards one request and returns the daemon's response, streaming.
 /// The client's request as it came (`Request<Incoming>`), or one the gateway wrote
 /// from its decision (`--confine`), with the client's connection-upgrade extension
