@@ -32,7 +32,7 @@
 //! | 3 | [`gateway`], [`owners`], [`identity`] | the state every connection shares (configuration, daemon address, limits, permits); who owns an object, as the daemon says; who a connection acts for (`--owner-from-peer`: its peer's container, as the daemon describes it) |
 //! | 2 | [`route`], [`query`], [`daemon`] | which dockerd handler a request reaches; the build query, read like Go and rebuilt; what the gateway asks the daemon on its own behalf |
 //! | 1 | [`context`], [`http`] | the model of the extracted build context; HTTP plumbing shared by every handler (bodies, errors, headers, upstream connections, the access log, the passthrough) |
-//! | 0 | [`config`], [`gourl`], [`tar`], [`dockerfile`], [`decompress`], [`reference`], [`gojson`] | validated values, and the parsers of hostile input: Go's URL rules, the tar codec, the Dockerfile scanner, decompression, image references, Go's JSON decoding |
+//! | 0 | [`config`], [`gourl`], [`tar`], [`dockerfile`], [`decompress`], [`reference`](mod@reference), [`gojson`] | validated values, and the parsers of hostile input: Go's URL rules, the tar codec, the Dockerfile scanner, decompression, image references, Go's JSON decoding |
 //!
 //! The build pipeline, stage by stage, all in one task per build ([`build`]):
 //!
