@@ -650,3 +650,52 @@ fn lookups(log: &str, owner: &str) -> usize {
         .filter(|l| l.contains("connection owner") && l.contains(&format!("owner={owner}")))
         .count()
 }
+
+// ------------------------------------------------------------------------ TCP
+
+/// A TCP connection has no peer process: the gateway will not start with a TCP listener
+/// and `--owner-from-peer` alone, and with `--owner` too, TCP connections get that owner.
+#[test]
+fn tcp_connections_get_the_owner_flag_and_need_it() {
+    let daemon_host = daemon_or_skip!();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+
+    let out = common::buildgate_command()
+        .args(["--owner-from-peer", JOB_LABEL, "--listen", &tcp])
+        .args(["--upstream", &daemon_host])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--owner-from-peer") && stderr.contains("give --owner too"),
+        "{stderr}"
+    );
+
+    let tcp_owner = unique("tcp");
+    let host = or_skip!(Host::start(Some(&tcp_owner), &["--listen", &tcp]));
+    // Only the TCP connection asks for /version (the helper's readiness check pings on
+    // the unix socket).
+    let mut stream = common::wait_for(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .expect("the gateway listens on TCP");
+    use std::io::{Read, Write};
+    stream
+        .write_all(b"GET /version HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        wait_log(&host.gw, |l| l.contains(&format!("owner=\"{tcp_owner}\""))
+            && l.contains("path=/version status=200")),
+        "{}",
+        host.gw.log_banner()
+    );
+}
