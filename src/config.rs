@@ -63,7 +63,7 @@ impl std::fmt::Display for Address {
     }
 }
 
-/// Who owns what is built, and under which label key.
+/// Who owns what a connection builds and creates, and under which label key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     pub key: String,
@@ -137,7 +137,13 @@ pub struct Config {
     /// Group name or numeric gid for the listening unix sockets.
     pub socket_group: Option<String>,
     pub upstream: Address,
-    pub owner: Owner,
+    /// The label key that carries the owner (`--owner-label`).
+    pub owner_label: String,
+    /// `--owner`: the owner of every connection, or with `owner_from_peer`, of the
+    /// connections whose peer is in no container and of TCP connections.
+    pub owner: Option<String>,
+    /// `--owner-from-peer`: the container label that names a connection's owner.
+    pub owner_from_peer: Option<String>,
     /// Largest Dockerfile the gateway will rewrite.
     pub max_dockerfile_size: u64,
     /// Cap on decoded context bytes, if any.

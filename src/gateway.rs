@@ -1,12 +1,13 @@
 //! The state every connection of a running gateway shares: the validated
 //! configuration, how to reach the daemon, what a build is held to, and the permits
 //! that bound concurrent work. Built once from [`Config`] at start and read-only after.
+//! Who a connection acts for is not shared: each connection has its own owner.
 
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use crate::config::Config;
+use crate::config::{Config, Owner};
 use crate::context;
 use crate::http::upstream::Upstream;
 use crate::query::Policy;
@@ -42,8 +43,6 @@ impl BuildLimits {
 pub struct Gateway {
     pub config: Config,
     pub upstream: Upstream,
-    /// What every build's query is held to.
-    pub policy: Policy,
     pub build_limits: BuildLimits,
     /// Permits for concurrent builds, when `--max-builds` is set.
     pub builds: Option<Arc<Semaphore>>,
@@ -61,22 +60,26 @@ impl Gateway {
             config.connect_timeout,
             config.response_timeout,
         );
-        let policy = Policy {
-            owner_key: config.owner.key.clone(),
-            owner: config.owner.value.clone(),
-            cgroup_parent: config.cgroup_parent.clone(),
-            allow_host_network: config.allow_host_network,
-        };
         let build_limits = BuildLimits::from_config(&config);
         let builds = (config.max_builds > 0).then(|| Arc::new(Semaphore::new(config.max_builds)));
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Arc::new(Self {
             config,
             upstream,
-            policy,
             build_limits,
             builds,
             decoders: Arc::new(Semaphore::new(cpus.max(2))),
         })
+    }
+
+    /// What a build's query is held to, for a connection that acts for `owner` (the
+    /// owner is per connection: see [`crate::identity`]).
+    pub fn build_policy(&self, owner: &Owner) -> Policy {
+        Policy {
+            owner_key: owner.key.clone(),
+            owner: owner.value.clone(),
+            cgroup_parent: self.config.cgroup_parent.clone(),
+            allow_host_network: self.config.allow_host_network,
+        }
     }
 }

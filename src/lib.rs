@@ -14,8 +14,9 @@
 //!
 //! ```text
 //! main.rs ─► cli ─► server ─► dispatch ─► route ─┬─► build ─► query, decompress, tar, context, dockerfile
-//!                                                 ├─► build::buildkit (refused)
-//!                                                 └─► http::passthrough
+//!            (identity: each   │                   ├─► build::buildkit (refused)
+//!             connection's  ───┘                   ├─► policy (--confine) ─► owners, daemon
+//!             owner)                               └─► http::passthrough
 //!                          everything ─► gateway (shared state) ─► http (upstream, errors, bodies)
 //! ```
 //!
@@ -25,13 +26,13 @@
 //!
 //! | layer | modules | what they are |
 //! |---|---|---|
-//! | 6 | [`cli`] | flags and environment into a [`config::Config`]; `buildgate check` |
-//! | 5 | [`server`] | listeners, worker threads, connections, shutdown; `dispatch` hands each request to its handler |
-//! | 4 | [`build`] | the streaming rewrite of `POST /build`; the BuildKit refusal |
-//! | 3 | [`gateway`] | the state every connection shares: configuration, daemon address, limits, permits |
-//! | 2 | [`route`], [`query`] | which dockerd handler a request reaches; the build query, read like Go and rebuilt |
+//! | 6 | [`cli`] | flags and environment into a [`config::Config`]; `buildgate check`, `buildgate reap` |
+//! | 5 | [`server`] | listeners, worker threads, connections, shutdown; `dispatch` hands each request to its handler, for its connection's owner |
+//! | 4 | [`build`], [`policy`] | the streaming rewrite of `POST /build` and the BuildKit refusal; the rest of the API under `--confine` |
+//! | 3 | [`gateway`], [`owners`], [`identity`] | the state every connection shares (configuration, daemon address, limits, permits); who owns an object, as the daemon says; who a connection acts for (`--owner-from-peer`: its peer's container, as the daemon describes it) |
+//! | 2 | [`route`], [`query`], [`daemon`] | which dockerd handler a request reaches; the build query, read like Go and rebuilt; what the gateway asks the daemon on its own behalf |
 //! | 1 | [`context`], [`http`] | the model of the extracted build context; HTTP plumbing shared by every handler (bodies, errors, headers, upstream connections, the access log, the passthrough) |
-//! | 0 | [`config`], [`gourl`], [`tar`], [`dockerfile`], [`decompress`] | validated values, and the parsers of hostile input: Go's URL rules, the tar codec, the Dockerfile scanner, decompression |
+//! | 0 | [`config`], [`gourl`], [`tar`], [`dockerfile`], [`decompress`], [`reference`](mod@reference), [`gojson`] | validated values, and the parsers of hostile input: Go's URL rules, the tar codec, the Dockerfile scanner, decompression, image references, Go's JSON decoding |
 //!
 //! The build pipeline, stage by stage, all in one task per build ([`build`]):
 //!
@@ -63,6 +64,7 @@ pub mod gateway;
 pub mod gojson;
 pub mod gourl;
 pub mod http;
+pub mod identity;
 pub mod owners;
 pub mod policy;
 pub mod query;

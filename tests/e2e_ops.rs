@@ -1,8 +1,9 @@
 //! End-to-end tests of the operator integration: `buildgate check`, the help text, the
 //! container image (built through the gateway, then run), and the examples under
 //! `examples/` run for real as far as this machine allows (the Buildkite hooks with a
-//! fake job, the systemd unit's ExecStart flags, the GitLab runner's socket arrangement
-//! with a job container).
+//! fake job, the systemd units' ExecStart flags, the GitLab runners' socket arrangement
+//! with one gateway for the host and a job container per runner entry, each owned by its
+//! job ID).
 //!
 //! Tests that need the daemon skip when run by hand without one and fail under `CI=true`.
 
@@ -231,17 +232,54 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The `docker run` the GitLab example's comment gives for the gateway container, as
+/// arguments after `docker run`.
+fn gitlab_gateway_run() -> Vec<String> {
+    let text = fs::read_to_string(repo().join("examples/gitlab/config.toml")).unwrap();
+    let mut words = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let Some(comment) = line.strip_prefix('#') else {
+            continue;
+        };
+        let comment = comment.trim();
+        if comment.starts_with("docker run") {
+            inside = true;
+        }
+        if !inside {
+            continue;
+        }
+        words.extend(
+            comment
+                .trim_end_matches('\\')
+                .split_whitespace()
+                .map(str::to_string),
+        );
+        if !comment.ends_with('\\') {
+            break;
+        }
+    }
+    assert_eq!(
+        words.get(..2),
+        Some(&["docker".to_string(), "run".to_string()][..]),
+        "no `docker run` for the gateway in config.toml"
+    );
+    words.split_off(2)
+}
+
+/// The unit file the GitLab example pairs with.
+const GITLAB_UNIT: &str = "examples/systemd/buildgate-gitlab.service";
+
+/// The host directory every runner mounts the gateway's socket directory from.
+const GITLAB_SOCKET_DIR: &str = "/run/buildgate/gitlab";
+
 #[test]
 fn gitlab_config_parses_and_keeps_the_daemon_socket_out_of_jobs() {
     let runners = gitlab_runners();
-    assert!(!runners.is_empty());
+    assert!(runners.len() >= 2, "two runner entries share one gateway");
     for r in &runners {
         let name = r["name"].as_str().unwrap();
         assert_eq!(r["executor"], "docker", "{name}");
-        assert_eq!(
-            r["limit"], 1,
-            "{name}: one job at a time, so owner names the job"
-        );
         assert_eq!(r["docker"]["privileged"], false, "{name}");
         assert_eq!(r["docker"]["services_privileged"], false, "{name}");
         let volumes = strings(&r["docker"]["volumes"]);
@@ -249,11 +287,10 @@ fn gitlab_config_parses_and_keeps_the_daemon_socket_out_of_jobs() {
             volumes.iter().all(|v| !v.contains("docker.sock")),
             "{name}: the daemon's socket must not reach jobs: {volumes:?}"
         );
-        // The gateway's directory (named after the runner, which is the owner) is
-        // mounted where DOCKER_HOST points.
+        // The one gateway's directory is mounted where DOCKER_HOST points.
         let mount = volumes
             .iter()
-            .find(|v| v.starts_with(&format!("/run/buildgate/{name}:")))
+            .find(|v| v.starts_with(&format!("{GITLAB_SOCKET_DIR}:")))
             .unwrap_or_else(|| panic!("{name}: no gateway volume in {volumes:?}"));
         let inside = mount.split(':').nth(1).unwrap();
         let env = strings(&r["environment"]);
@@ -261,15 +298,57 @@ fn gitlab_config_parses_and_keeps_the_daemon_socket_out_of_jobs() {
             env.contains(&format!("DOCKER_HOST=unix://{inside}/docker.sock")),
             "{name}: {env:?} vs {mount}"
         );
+        assert!(
+            env.contains(&"DOCKER_BUILDKIT=0".to_string()),
+            "{name}: {env:?}"
+        );
     }
+    // The gateway the comment starts reads the owner from the job's container, which it
+    // can see only in the host's pid and cgroup namespaces, and confines each job.
+    let run = gitlab_gateway_run().join(" ");
+    for want in [
+        "--pid host",
+        "--cgroupns host",
+        "-e BUILDGATE_OWNER_FROM_PEER=com.gitlab.gitlab-runner.job.id",
+        "-e BUILDGATE_CONFINE=true",
+        &format!("-v {GITLAB_SOCKET_DIR}:/run/buildgate"),
+    ] {
+        assert!(
+            run.contains(want),
+            "the gateway's docker run lacks {want:?}: {run}"
+        );
+    }
+    assert!(!run.contains("BUILDGATE_OWNER="), "no fixed owner: {run}");
+    // The systemd unit it names serves the same directory, the same way.
+    let unit = fs::read_to_string(repo().join(GITLAB_UNIT)).unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap();
+    for want in [
+        "--owner-from-peer com.gitlab.gitlab-runner.job.id",
+        "--confine",
+        &format!("--listen unix://{GITLAB_SOCKET_DIR}/docker.sock"),
+    ] {
+        assert!(
+            exec.contains(want),
+            "{GITLAB_UNIT} ExecStart lacks {want:?}: {exec}"
+        );
+    }
+    assert!(
+        !unit.contains("ProtectProc=invisible"),
+        "the gateway must see its peers' /proc entries"
+    );
 }
 
-/// Builds the image through a gateway, checks it is owned, then runs it the way the
-/// GitLab example does (a gateway per runner, its socket directory on the host) and
-/// runs a job container arranged as config.toml says, which builds through it as a
-/// non-root user.
+/// Builds the image through a gateway, checks it is owned, then runs it as the GitLab
+/// example's comment says (one gateway for the host, in its pid and cgroup namespaces,
+/// reading each job's owner from its container) and runs a job container per runner
+/// entry, arranged as config.toml says and labelled with a job ID as GitLab labels it,
+/// each of which builds through the one gateway as a non-root user and gets its own
+/// job's owner.
 #[test]
-fn container_image_built_through_gateway_serves_a_gitlab_style_job() {
+fn container_image_built_through_gateway_serves_gitlab_jobs_each_as_itself() {
     let daemon_host = daemon_or_skip!();
     let daemon = Daemon::new(&daemon_host);
     let cli = cli();
@@ -296,38 +375,59 @@ fn container_image_built_through_gateway_serves_a_gitlab_style_job() {
         gw.owner
     );
 
-    // 2. Run it as a runner's gateway, as the GitLab example's comment says.
-    let runners = gitlab_runners();
-    let runner = &runners[0];
-    let runner_name = runner["name"].as_str().unwrap().to_string();
+    // 2. Run it as the host's gateway, exactly as config.toml's comment says, with the
+    //    host paths moved into a temp dir and the image just built.
     let base = tempfile::tempdir().unwrap();
-    let sock_dir = base.path().join(&runner_name);
+    let sock_dir = base.path().join("gitlab");
     fs::create_dir_all(&sock_dir).unwrap();
     let daemon_sock = daemon.sock.display().to_string();
     let gw_container = unique("bgt-gateway");
     cleanup.container(&gw_container);
+    let mut run: Vec<String> = Vec::new();
+    let mut args = gitlab_gateway_run().into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--restart=always" => {}
+            "--name" => {
+                args.next();
+                run.extend(["--name".to_string(), gw_container.clone()]);
+            }
+            "-v" => {
+                let volume = args.next().unwrap();
+                let volume = volume
+                    .replace("/var/run/docker.sock:", &format!("{daemon_sock}:"))
+                    .replace(
+                        &format!("{GITLAB_SOCKET_DIR}:"),
+                        &format!("{}:", sock_dir.display()),
+                    );
+                run.extend(["-v".to_string(), volume]);
+            }
+            "buildgate:0.1.0" => run.push(image.clone()),
+            _ => run.push(arg),
+        }
+    }
+    assert_eq!(
+        run.last(),
+        Some(&image),
+        "the image ends the docker run: {run:?}"
+    );
     Docker::new(&cli, &daemon_host)
-        .args([
-            "run",
-            "-d",
-            "--name",
-            gw_container.as_str(),
-            "--network",
-            "none",
-        ])
-        .args(["-v", format!("{daemon_sock}:/var/run/docker.sock").as_str()])
-        .args([
-            "-v",
-            format!("{}:/run/buildgate", sock_dir.display()).as_str(),
-        ])
-        .args(["-e", format!("BUILDGATE_OWNER={runner_name}").as_str()])
-        .args(["-e", "BUILDGATE_SOCKET_MODE=0666", image.as_str()])
+        .args(["run"])
+        .args(&run)
         .run()
         .ok();
     let sock = sock_dir.join("docker.sock");
-    wait_socket(&sock, "the gateway container");
-    let ping = http::get(&sock, "/_ping").unwrap();
-    assert_eq!(ping.header("builder-version"), Some("1"));
+    // The host's test process is in no container: refused, which says the gateway is up.
+    let up = wait_for(Duration::from_secs(30), || {
+        http::get(&sock, "/_ping").ok().filter(|r| r.status == 403)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the gateway container does not answer on {}",
+            sock.display()
+        )
+    });
+    assert!(up.text().contains("runs in no container"), "{}", up.text());
 
     // `check` in the image, against the mounted daemon.
     let check = Docker::new(&cli, &daemon_host)
@@ -342,36 +442,62 @@ fn container_image_built_through_gateway_serves_a_gitlab_style_job() {
         .ok();
     assert!(check.stdout.contains("will work"), "{check}");
 
-    // 3. A job container arranged as config.toml says: its volumes (host side mapped to
-    //    the temp dir) and environment, the static docker CLI, a non-root user.
-    let mut job = Docker::new(&cli, &daemon_host)
-        .args(["run", "--rm", "--network", "none", "--user", "1000:1000"])
-        .args(["--tmpfs", "/tmp", "-e", "HOME=/tmp"])
-        .args(["--label", cleanup.label.as_str()])
-        .args([
-            "-v",
-            format!("{}:/usr/local/bin/docker:ro", cli.path.display()).as_str(),
-        ]);
-    for volume in strings(&runner["docker"]["volumes"]) {
-        let mapped = volume.replacen("/run/buildgate/", &format!("{}/", base.path().display()), 1);
-        job = job.args(["-v", mapped.as_str()]);
+    // 3. A job container per runner entry, as config.toml arranges it: its volumes (host
+    //    side mapped to the temp dir) and environment, a job ID label as GitLab puts on
+    //    it, the static docker CLI, a non-root user. Both at once.
+    let runners = gitlab_runners();
+    let jobs: Vec<(String, String)> = runners
+        .iter()
+        .map(|_| {
+            let job = unique("gitlab-job");
+            let tag = format!("buildgate-test/gitlab-job:{}", unique("job"));
+            cleanup.label_filter(&format!("owner={job}"));
+            cleanup.image(&tag);
+            (job, tag)
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for (runner, (job, tag)) in runners.iter().zip(&jobs) {
+            let cli = &cli;
+            let daemon_host = &daemon_host;
+            let base = base.path();
+            let cleanup_label = cleanup.label.clone();
+            s.spawn(move || {
+                let mut docker = Docker::new(cli, daemon_host)
+                    .args(["run", "--rm", "--network", "none", "--user", "1000:1000"])
+                    .args(["--tmpfs", "/tmp", "-e", "HOME=/tmp"])
+                    .args(["--label", cleanup_label.as_str()])
+                    .args(["--label", &format!("com.gitlab.gitlab-runner.job.id={job}")])
+                    .args([
+                        "-v",
+                        format!("{}:/usr/local/bin/docker:ro", cli.path.display()).as_str(),
+                    ]);
+                for volume in strings(&runner["docker"]["volumes"]) {
+                    let mapped = volume.replacen(
+                        "/run/buildgate/",
+                        &format!("{}/", base.display()),
+                        1,
+                    );
+                    docker = docker.args(["-v", mapped.as_str()]);
+                }
+                for env in strings(&runner["environment"]) {
+                    docker = docker.args(["-e", env.as_str()]);
+                }
+                let script = format!(
+                    "printf 'FROM {IMAGE}\\nLABEL owner=spoofed\\nRUN true\\n' | /usr/local/bin/docker build -q -t {tag} - && echo built"
+                );
+                let out = docker
+                    .args([IMAGE, "sh", "-c", script.as_str()])
+                    .timeout(Duration::from_secs(120))
+                    .run()
+                    .ok();
+                assert!(out.stdout.contains("built"), "{out}");
+            });
+        }
+    });
+    for (job, tag) in &jobs {
+        assert_owned(&daemon, job, tag);
     }
-    for env in strings(&runner["environment"]) {
-        job = job.args(["-e", env.as_str()]);
-    }
-    let tag = format!("buildgate-test/gitlab-job:{}", unique("job"));
-    cleanup.image(&tag);
-    let script = format!(
-        "printf 'FROM {IMAGE}\\nLABEL owner=spoofed\\nRUN true\\n' | /usr/local/bin/docker build -q -t {tag} - && echo built"
-    );
-    let out = job
-        .args([IMAGE, "sh", "-c", script.as_str()])
-        .timeout(Duration::from_secs(120))
-        .run()
-        .ok();
-    assert!(out.stdout.contains("built"), "{out}");
-    assert_owned(&daemon, &runner_name, &tag);
-    cleanup.label_filter(&format!("owner={runner_name}"));
 
     // 4. Stopping the gateway container removes its socket from the host directory.
     Docker::new(&cli, &daemon_host)
@@ -384,6 +510,12 @@ fn container_image_built_through_gateway_serves_a_gitlab_style_job() {
         .run()
         .ok();
     assert!(logs.stderr.contains("shutting down"), "{logs}");
+    for (job, _) in &jobs {
+        assert!(
+            logs.stderr.contains(&format!("owner=\"{job}\"")),
+            "the access log names job {job}: {logs}"
+        );
+    }
 }
 
 // ------------------------------------------------------------------------ Buildkite
@@ -583,5 +715,101 @@ fn systemd_unit_verifies_and_its_execstart_serves() {
     assert!(
         logged.lines().all(|l| l.starts_with('{')),
         "not JSON log lines:\n{logged}"
+    );
+}
+
+/// The GitLab example's unit: it verifies, and its ExecStart (paths mapped) serves a job
+/// container, labelled as GitLab labels it, with the job's owner, refuses a host
+/// process, and logs each request with its owner, in JSON.
+#[test]
+fn systemd_gitlab_unit_serves_each_job_as_itself() {
+    let daemon_host = daemon_or_skip!();
+    let daemon = Daemon::new(&daemon_host);
+    let cli = cli();
+    let mut cleanup = Cleanup::new(&daemon_host);
+    let unit = fs::read_to_string(repo().join(GITLAB_UNIT)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    if Path::new("/usr/bin/systemd-analyze").exists() {
+        let path = dir.path().join("buildgate-gitlab.service");
+        fs::write(&path, unit.replace("/usr/local/bin/buildgate", BIN)).unwrap();
+        let o = Command::new("systemd-analyze")
+            .args(["verify", "--man=no"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "systemd-analyze verify: {}", show(&o));
+        assert!(text(&o.stderr).trim().is_empty(), "{}", show(&o));
+    } else {
+        eprintln!("NOTE: no systemd-analyze here; the unit file was not verified");
+    }
+
+    let run = dir.path().join("run");
+    let pre = unit_line(&unit, "ExecStartPre", "", &run, &daemon_host);
+    let o = Command::new(&pre[0]).args(&pre[1..]).output().unwrap();
+    assert!(o.status.success(), "{pre:?}: {}", show(&o));
+
+    let start = unit_line(&unit, "ExecStart", "", &run, &daemon_host);
+    let log_path = dir.path().join("log");
+    let log = fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(&start[0])
+        .args(&start[1..])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let sock_dir = run.join("gitlab");
+    let sock = sock_dir.join("docker.sock");
+    let job = unique("gitlab-job");
+    cleanup.label_filter(&format!("owner={job}"));
+    let tag = format!("buildgate-test/gitlab-unit:{}", unique("t"));
+    cleanup.image(&tag);
+    let served = std::panic::catch_unwind(|| {
+        let refused = wait_for(Duration::from_secs(30), || {
+            http::get(&sock, "/_ping").ok().filter(|r| r.status == 403)
+        })
+        .expect("the unit's ExecStart does not answer");
+        assert!(
+            refused.text().contains("runs in no container"),
+            "{}",
+            refused.text()
+        );
+        let script = format!(
+            "printf 'FROM {IMAGE}\\nLABEL owner=spoofed\\nRUN true\\n' | /usr/local/bin/docker build -q -t {tag} - && echo built"
+        );
+        let out = Docker::new(&cli, &daemon_host)
+            .args(["run", "--rm", "--network", "none", "--user", "1000:1000"])
+            .args(["--tmpfs", "/tmp", "-e", "HOME=/tmp"])
+            .args(["--label", cleanup.label.as_str()])
+            .args(["--label", &format!("com.gitlab.gitlab-runner.job.id={job}")])
+            .args([
+                "-v",
+                &format!("{}:/usr/local/bin/docker:ro", cli.path.display()),
+            ])
+            .args(["-v", &format!("{}:/var/run/buildgate", sock_dir.display())])
+            .args(["-e", "DOCKER_HOST=unix:///var/run/buildgate/docker.sock"])
+            .args(["-e", "DOCKER_BUILDKIT=0"])
+            .args([IMAGE, "sh", "-c", script.as_str()])
+            .timeout(Duration::from_secs(120))
+            .run()
+            .ok();
+        assert!(out.stdout.contains("built"), "{out}");
+        daemon.image_labels(&tag).get("owner").cloned()
+    });
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("SIGTERM the ExecStart");
+    let status = child.wait().unwrap();
+    let logged = fs::read_to_string(&log_path).unwrap_or_default();
+    let owner = served.unwrap_or_else(|_| panic!("ExecStart {start:?} log:\n{logged}"));
+    assert_eq!(owner.as_deref(), Some(job.as_str()), "{logged}");
+    assert!(status.success(), "exit after SIGTERM: {status:?}\n{logged}");
+    assert!(!sock.exists(), "socket left behind");
+    assert!(
+        logged.lines().all(|l| l.starts_with('{')),
+        "not JSON log lines:\n{logged}"
+    );
+    assert!(
+        logged.contains(&format!(r#""owner":"{job}""#)) && logged.contains(r#""owner":"-""#),
+        "the access log names each request's owner:\n{logged}"
     );
 }

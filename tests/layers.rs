@@ -23,8 +23,9 @@ const LAYERS: &[&[&str]] = &[
     &["context", "http"],
     // What the daemon would route and read; what the gateway asks the daemon itself.
     &["route", "query", "daemon"],
-    // The state a running gateway shares; who owns what, as the daemon says.
-    &["gateway", "owners"],
+    // The state a running gateway shares; who owns what, as the daemon says; who a
+    // connection acts for (its peer's container, as the daemon describes it).
+    &["gateway", "owners", "identity"],
     // Handlers: builds, and the rest of the API under --confine.
     &["build", "policy"],
     // Listeners, connections, dispatch.

@@ -44,6 +44,7 @@ use tokio::sync::oneshot;
 
 use self::body::{Outbox, Reported, UpstreamBody, drive};
 use self::pipeline::{Job, pipeline};
+use crate::config::Owner;
 use crate::gateway::Gateway;
 use crate::http::access_log::{Direction, Metered, RequestLog};
 use crate::http::body::{Body, boxed};
@@ -54,13 +55,14 @@ use crate::query::{BuildQuery, Policy};
 use crate::reference::{self, auth::AuthConfigs};
 use crate::route;
 
-/// Handles one build request end to end.
+/// Handles one build request end to end, for the connection's `owner`.
 pub async fn handle(
     req: Request<Incoming>,
     gateway: &Gateway,
+    owner: &Owner,
     log: Arc<RequestLog>,
 ) -> Response<Body> {
-    match start(req, gateway, log.clone()).await {
+    match start(req, gateway, owner, log.clone()).await {
         Ok(response) => response,
         Err(err) => {
             tracing::warn!(error = %err, "build refused");
@@ -73,6 +75,7 @@ pub async fn handle(
 async fn start(
     req: Request<Incoming>,
     gateway: &Gateway,
+    owner: &Owner,
     log: Arc<RequestLog>,
 ) -> Result<Response<Body>, ApiError> {
     // Held until the build's output has been read to the end (it lives in the
@@ -89,8 +92,8 @@ async fn start(
             )
         })?),
     };
-    let policy: &Policy = &gateway.policy;
-    let query = BuildQuery::parse(req.uri().query(), policy)?;
+    let policy: Policy = gateway.build_policy(owner);
+    let query = BuildQuery::parse(req.uri().query(), &policy)?;
     // Tags and credentials are checked before anything is read: a build that could not
     // be tagged or pull its bases is refused before the upload, as the daemon does.
     let tags = reference::build_tags(query.tags().iter().map(String::as_str))

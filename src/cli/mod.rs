@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use self::parse::{parse_mode, parse_seconds, parse_size};
-use crate::config::{Address, Config, Owner, validate_owner_key, validate_owner_value};
+use crate::config::{Address, Config, validate_owner_key, validate_owner_value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -29,7 +29,7 @@ pub enum LogFormat {
 #[command(name = "buildgate", version, about, long_about = None)]
 #[command(after_help = HELP_EXAMPLES, after_long_help = HELP_EXAMPLES)]
 #[command(
-    override_usage = "buildgate --owner VALUE [OPTIONS]     serve until SIGINT/SIGTERM\n       buildgate check [--upstream ADDR]      check the daemon and exit\n       buildgate reap --owner VALUE           remove everything the owner has"
+    override_usage = "buildgate --owner VALUE [OPTIONS]     serve until SIGINT/SIGTERM\n       buildgate --owner-from-peer LABEL_KEY [--owner VALUE] [OPTIONS]\n                                              serve many jobs, each connection owned by its container's label\n       buildgate check [--upstream ADDR]      check the daemon and exit\n       buildgate reap --owner VALUE           remove everything the owner has"
 )]
 #[command(
     mut_arg("listen", |a| a.value_name("ADDR")),
@@ -38,6 +38,7 @@ pub enum LogFormat {
     mut_arg("upstream", |a| a.value_name("ADDR")),
     mut_arg("owner", |a| a.value_name("VALUE")),
     mut_arg("owner_label", |a| a.value_name("KEY")),
+    mut_arg("owner_from_peer", |a| a.value_name("LABEL_KEY")),
     mut_arg("max_dockerfile_size", |a| a.value_name("SIZE")),
     mut_arg("max_context_size", |a| a.value_name("SIZE")),
     mut_arg("cgroup_parent", |a| a.value_name("PATH")),
@@ -87,8 +88,17 @@ pub struct Cli {
     pub upstream: String,
 
     /// The owner written into every image built through the gateway, e.g. a CI job ID.
+    /// With --owner-from-peer: the owner of connections from processes in no container
+    /// and of TCP connections, and only of those.
     #[arg(long, env = "BUILDGATE_OWNER")]
     pub owner: Option<String>,
+
+    /// Take each unix-socket connection's owner from the container the connecting
+    /// process runs in: the value of this label (e.g. com.gitlab.gitlab-runner.job.id),
+    /// or of the owner label if the container was created through the gateway. Needs
+    /// the host's pid namespace and read access to /proc.
+    #[arg(long, env = "BUILDGATE_OWNER_FROM_PEER")]
+    pub owner_from_peer: Option<String>,
 
     /// The label key that carries the owner.
     #[arg(long, env = "BUILDGATE_OWNER_LABEL", default_value = "owner")]
@@ -240,23 +250,38 @@ impl Cli {
             return Err("--listen: give at least one address".to_string());
         }
         let upstream = Address::parse(&self.upstream).map_err(|e| format!("--upstream {e}"))?;
-        let Some(owner) = self.owner else {
+        let owner_from_peer = self.owner_from_peer.filter(|k| !k.is_empty());
+        if owner_from_peer.is_none() && self.owner.is_none() {
             return Err(
-                "--owner (or BUILDGATE_OWNER) is required: it is the label value every build gets"
+                "--owner (or BUILDGATE_OWNER) is required: it is the label value every build gets \
+                 (or give --owner-from-peer to read each connection's owner from its container)"
                     .to_string(),
             );
-        };
-        validate_owner_value(&owner).map_err(|e| format!("--owner: {e}"))?;
+        }
+        if let Some(owner) = &self.owner {
+            validate_owner_value(owner).map_err(|e| format!("--owner: {e}"))?;
+        }
         validate_owner_key(&self.owner_label).map_err(|e| format!("--owner-label: {e}"))?;
+        if let Some(key) = &owner_from_peer {
+            validate_owner_key(key).map_err(|e| format!("--owner-from-peer: {e}"))?;
+            if self.owner.is_none()
+                && let Some(tcp) = listen.iter().find(|a| matches!(a, Address::Tcp(_)))
+            {
+                return Err(format!(
+                    "--owner-from-peer: a TCP listener ({tcp}) has no peer process to read an \
+                     owner from; give --owner too (TCP connections then get it) or listen on unix \
+                     sockets only"
+                ));
+            }
+        }
         Ok(Config {
             listen,
             socket_mode: self.socket_mode,
             socket_group: self.socket_group,
             upstream,
-            owner: Owner {
-                key: self.owner_label,
-                value: owner,
-            },
+            owner_label: self.owner_label,
+            owner: self.owner,
+            owner_from_peer,
             max_dockerfile_size: self.max_dockerfile_size,
             max_context_size: (self.max_context_size > 0).then_some(self.max_context_size),
             cgroup_parent: self.cgroup_parent.filter(|p| !p.is_empty()),
@@ -311,8 +336,42 @@ mod tests {
             Address::Unix("/var/run/docker.sock".into())
         );
         assert_eq!(config.socket_mode, 0o660);
-        assert_eq!(config.owner.key, "owner");
-        assert_eq!(config.owner.value, "job-1");
+        assert_eq!(config.owner_label, "owner");
+        assert_eq!(config.owner.as_deref(), Some("job-1"));
+        assert_eq!(config.owner_from_peer, None);
+    }
+
+    #[test]
+    fn owner_from_peer() {
+        let key = "com.gitlab.gitlab-runner.job.id";
+        let config = parse(&["--owner-from-peer", key]).unwrap();
+        assert_eq!(config.owner_from_peer.as_deref(), Some(key));
+        assert_eq!(config.owner, None, "--owner is optional with it");
+        let config = parse(&["--owner-from-peer", key, "--owner", "host"]).unwrap();
+        assert_eq!(config.owner.as_deref(), Some("host"));
+        // TCP has no peer: only with --owner, which TCP connections then get.
+        let err =
+            parse(&["--owner-from-peer", key, "--listen", "tcp://127.0.0.1:2375"]).unwrap_err();
+        assert!(
+            err.contains("--owner-from-peer") && err.contains("TCP"),
+            "{err}"
+        );
+        assert!(
+            parse(&[
+                "--owner-from-peer",
+                key,
+                "--owner",
+                "tcp-clients",
+                "--listen",
+                "tcp://127.0.0.1:2375"
+            ])
+            .is_ok()
+        );
+        let err = parse(&["--owner-from-peer", "a b"]).unwrap_err();
+        assert!(err.contains("--owner-from-peer"), "{err}");
+        // An empty value is no value: --owner is required again.
+        let err = parse(&["--owner-from-peer", ""]).unwrap_err();
+        assert!(err.contains("--owner"), "{err}");
     }
 
     #[test]

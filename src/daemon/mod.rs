@@ -87,6 +87,13 @@ impl Client {
         self.sender.take()
     }
 
+    /// The daemon connection the calls used, unless it is closed: for the client
+    /// connection it was opened for to go on with. (It may not be ready for the next
+    /// request yet, its last answer just read: [`Upstream::reuse`] waits for that.)
+    pub fn into_sender(self) -> Option<Sender> {
+        self.sender.filter(|sender| !sender.is_closed())
+    }
+
     /// Sends one request and reads the whole answer.
     pub async fn call(
         &mut self,

@@ -1,4 +1,6 @@
-//! One log line per request: method, path, status, bytes each way, duration.
+//! One log line per request: its owner, method, path, status, bytes each way, duration.
+//! The owner is the connection's (one gateway may serve many: [`crate::identity`]);
+//! `-` on a connection that has none and is refused.
 //!
 //! A Docker API request does not end when its handler returns: `logs -f`, `events` and
 //! builds stream for as long as they like, and attach/exec keep going after an upgrade.
@@ -16,9 +18,12 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
+use crate::config::Owner;
+
 /// Shared record of one request; logged on drop.
 #[derive(Debug)]
 pub struct RequestLog {
+    owner: Option<Arc<Owner>>,
     method: String,
     path: String,
     started: Instant,
@@ -28,8 +33,9 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
-    pub fn new(method: &http::Method, path: &str) -> Arc<Self> {
+    pub fn new(owner: Option<Arc<Owner>>, method: &http::Method, path: &str) -> Arc<Self> {
         Arc::new(Self {
+            owner,
             method: method.to_string(),
             path: path.to_string(),
             started: Instant::now(),
@@ -55,6 +61,7 @@ impl RequestLog {
 impl Drop for RequestLog {
     fn drop(&mut self) {
         tracing::info!(
+            owner = self.owner.as_deref().map_or("-", |o| o.value.as_str()),
             method = %self.method,
             path = %self.path,
             status = self.status.load(Ordering::Relaxed),
@@ -131,7 +138,7 @@ mod tests {
 
     #[tokio::test]
     async fn counts_bytes_both_ways() {
-        let log = RequestLog::new(&http::Method::POST, "/x");
+        let log = RequestLog::new(None, &http::Method::POST, "/x");
         let body = Metered::new(
             Full::new(Bytes::from_static(b"hello")),
             log.clone(),

@@ -46,6 +46,14 @@ impl ConnCache {
     pub async fn put(&self, sender: Sender) {
         *self.sender.lock().await = Some(sender);
     }
+
+    /// A cache that starts with `sender`: a daemon connection the gateway opened for
+    /// this client connection before its first request (to find its owner).
+    pub fn with(sender: Option<Sender>) -> ConnCache {
+        ConnCache {
+            sender: Mutex::new(sender),
+        }
+    }
 }
 
 /// Forwards one request and returns the daemon's response, streaming.

@@ -1,6 +1,7 @@
 //! Dispatch: every request is classified by [`crate::route`] the way dockerd would route
-//! it, then handed to the handler for its class. Refusals made here never reach the
-//! daemon.
+//! it, then handed to the handler for its class, for the connection's owner. Refusals
+//! made here never reach the daemon; neither does any request of a connection that has
+//! no owner ([`Identity::Refused`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,16 +15,26 @@ use crate::http::access_log::RequestLog;
 use crate::http::body::Body;
 use crate::http::headers;
 use crate::http::passthrough::{self, ConnCache};
+use crate::identity::Identity;
 use crate::policy::{self, owners::Label};
 use crate::route::{self, Route};
 
-/// Handles one request.
+/// Handles one request of a connection that acts for `identity`.
 pub async fn handle(
     req: Request<Incoming>,
     gateway: Arc<Gateway>,
+    identity: Identity,
     cache: Arc<ConnCache>,
 ) -> Result<Response<Body>, Infallible> {
-    let log = RequestLog::new(req.method(), req.uri().path());
+    let owner = match identity {
+        Identity::Owner(owner) => owner,
+        Identity::Refused(refusal) => {
+            let log = RequestLog::new(None, req.method(), req.uri().path());
+            log.set_status(refusal.status);
+            return Ok(refusal.as_ref().clone().into_response());
+        }
+    };
+    let log = RequestLog::new(Some(owner.clone()), req.method(), req.uri().path());
     let route = route::classify(req.method(), req.uri()).map(|route| {
         // BuildKit speaks gRPC over an h2c upgrade on any path it likes.
         if headers::asks_for_h2c(req.headers()) {
@@ -47,11 +58,11 @@ pub async fn handle(
                 .insert("builder-version", HeaderValue::from_static("1"));
             response
         }
-        Ok(Route::Build) => build::handle(req, &gateway, log.clone()).await,
+        Ok(Route::Build) => build::handle(req, &gateway, &owner, log.clone()).await,
         Ok(Route::Other) if gateway.config.confine => {
             let label = Label {
-                key: &gateway.config.owner.key,
-                owner: &gateway.config.owner.value,
+                key: &owner.key,
+                owner: &owner.value,
             };
             policy::handle(req, &gateway, label, &cache, log.clone()).await
         }

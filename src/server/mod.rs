@@ -2,7 +2,11 @@
 //!
 //! The gateway listens where a CI job expects `docker.sock` (and optionally on TCP),
 //! serves HTTP/1.1 with upgrades on every connection, and hands each request to
-//! `dispatch`. Connections are accepted here and served on the worker threads of
+//! `dispatch` with the connection's owner. That owner is `--owner`, or with
+//! `--owner-from-peer` the one [`crate::identity`] finds for a unix connection's peer:
+//! its credentials are read right at `accept` (while the peer most likely still runs),
+//! the rest of the look-up runs on the connection's worker before its first request
+//! is read, once for the connection's whole life. Connections are accepted here and served on the worker threads of
 //! [`workers`]. On SIGINT or SIGTERM it stops accepting, removes its socket files so
 //! nobody connects to a dead gateway, lets in-flight requests finish within the grace
 //! period, and then exits.
@@ -23,6 +27,7 @@ use self::workers::Workers;
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::http::passthrough::ConnCache;
+use crate::identity::{self, Identity, peer::Peer};
 
 /// The most hyper may buffer per client connection; see [`serve_connection`].
 const READ_BUF_MAX: usize = 1 << 20;
@@ -65,6 +70,9 @@ pub async fn serve(
             .map_err(|e| format!("cannot start the worker threads: {e}"))?,
     );
     tracing::debug!(threads = workers.len(), "workers started");
+    // The owner of every connection that has no peer to ask.
+    let fixed = Identity::fixed(&gateway.config);
+    let from_peer = gateway.config.owner_from_peer.is_some();
     let (stop_tx, stop_rx) = watch::channel(false);
     // Every connection task holds a clone; when all are gone, `recv` returns None.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
@@ -76,20 +84,22 @@ pub async fn serve(
         let stop_rx = stop_rx.clone();
         let alive_tx = alive_tx.clone();
         let workers = workers.clone();
+        let fixed = fixed.clone();
         match listener {
             Listener::Unix(listener, path) => {
                 socket_paths.push(path);
                 accept_tasks.push(tokio::spawn(async move {
-                    accept_loop(stop_rx, alive_tx, gateway, &workers, || async {
+                    accept_loop(stop_rx, alive_tx, gateway, fixed, &workers, || async {
                         let (stream, _) = listener.accept().await?;
-                        stream.into_std().map(Accepted::Unix)
+                        let peer = from_peer.then(|| Peer::of(&stream));
+                        stream.into_std().map(|s| Accepted::Unix(s, peer))
                     })
                     .await
                 }));
             }
             Listener::Tcp(listener) => {
                 accept_tasks.push(tokio::spawn(async move {
-                    accept_loop(stop_rx, alive_tx, gateway, &workers, || async {
+                    accept_loop(stop_rx, alive_tx, gateway, fixed, &workers, || async {
                         let (stream, _) = listener.accept().await?;
                         stream.set_nodelay(true)?;
                         stream.into_std().map(Accepted::Tcp)
@@ -136,17 +146,39 @@ fn notify_systemd(state: sd_notify::NotifyState<'_>) {
 /// from the accepting thread's I/O driver, and is adopted by the worker's, so that its
 /// readiness events wake the worker directly.
 enum Accepted {
-    Unix(std::os::unix::net::UnixStream),
+    /// With `--owner-from-peer`, the peer as read at accept.
+    Unix(
+        std::os::unix::net::UnixStream,
+        Option<Result<Peer, identity::peer::PeerError>>,
+    ),
     Tcp(std::net::TcpStream),
 }
 
 impl Accepted {
-    async fn serve(self, gateway: Arc<Gateway>, stop_rx: watch::Receiver<bool>) {
+    async fn serve(self, gateway: Arc<Gateway>, fixed: Identity, stop_rx: watch::Receiver<bool>) {
         let adopted = match self {
-            Accepted::Unix(stream) => tokio::net::UnixStream::from_std(stream)
-                .map(|stream| Box::pin(serve_connection(stream, gateway, stop_rx)) as _),
-            Accepted::Tcp(stream) => tokio::net::TcpStream::from_std(stream)
-                .map(|stream| Box::pin(serve_connection(stream, gateway, stop_rx)) as _),
+            Accepted::Unix(stream, peer) => {
+                let (identity, cache) = match peer {
+                    Some(peer) => {
+                        let resolved =
+                            identity::resolve(peer, &gateway.config, &gateway.upstream).await;
+                        (resolved.identity, ConnCache::with(resolved.sender))
+                    }
+                    None => (fixed, ConnCache::default()),
+                };
+                tokio::net::UnixStream::from_std(stream).map(|stream| {
+                    Box::pin(serve_connection(stream, gateway, identity, cache, stop_rx)) as _
+                })
+            }
+            Accepted::Tcp(stream) => tokio::net::TcpStream::from_std(stream).map(|stream| {
+                Box::pin(serve_connection(
+                    stream,
+                    gateway,
+                    fixed,
+                    ConnCache::default(),
+                    stop_rx,
+                )) as _
+            }),
         };
         let connection: Pin<Box<dyn Future<Output = ()> + Send>> = match adopted {
             Ok(connection) => connection,
@@ -163,6 +195,7 @@ async fn accept_loop<F, Fut>(
     mut stop_rx: watch::Receiver<bool>,
     alive_tx: mpsc::Sender<()>,
     gateway: Arc<Gateway>,
+    fixed: Identity,
     workers: &Workers,
     accept: F,
 ) where
@@ -183,22 +216,30 @@ async fn accept_loop<F, Fut>(
             },
         };
         let gateway = gateway.clone();
+        let fixed = fixed.clone();
         let stop_rx = stop_rx.clone();
         let alive_tx = alive_tx.clone();
         workers.spawn(move || async move {
-            stream.serve(gateway, stop_rx).await;
+            stream.serve(gateway, fixed, stop_rx).await;
             drop(alive_tx);
         });
     }
 }
 
-async fn serve_connection<S>(stream: S, gateway: Arc<Gateway>, mut stop_rx: watch::Receiver<bool>)
-where
+async fn serve_connection<S>(
+    stream: S,
+    gateway: Arc<Gateway>,
+    identity: Identity,
+    cache: ConnCache,
+    mut stop_rx: watch::Receiver<bool>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let header_read_timeout = gateway.config.header_read_timeout;
-    let cache = Arc::new(ConnCache::default());
-    let service = service_fn(move |req| dispatch::handle(req, gateway.clone(), cache.clone()));
+    let cache = Arc::new(cache);
+    let service = service_fn(move |req| {
+        dispatch::handle(req, gateway.clone(), identity.clone(), cache.clone())
+    });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())

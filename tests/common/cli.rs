@@ -70,6 +70,31 @@ pub fn clis() -> Vec<Cli> {
     out
 }
 
+impl Cli {
+    /// `-v` values that put this CLI into a container at `at`, read-only, with the
+    /// shared libraries it loads (as `ldd` lists them, at the same paths), so that it
+    /// runs in an image without a libc such as the static-busybox test image.
+    pub fn container_mounts(&self, at: &str) -> Vec<String> {
+        let mut mounts = vec![format!("{}:{at}:ro", self.path.display())];
+        let ldd = Command::new("ldd")
+            .arg(&self.path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("ldd {}: {e}", self.path.display()));
+        // "not a dynamic executable" (a static binary) lists nothing and exits non-zero.
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            let lib = match line.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next(),
+                None => line.split_whitespace().next(),
+            };
+            if let Some(lib) = lib.filter(|l| l.starts_with('/')) {
+                mounts.push(format!("{lib}:{lib}:ro"));
+            }
+        }
+        mounts
+    }
+}
+
 /// The newest CLI (28.x on the test machines); `None` (a skip, a failure under
 /// `CI=true`) if there is none newer than 20.10.
 pub fn new_cli() -> Option<Cli> {

@@ -30,8 +30,9 @@ pub fn buildgate_command() -> Command {
 pub struct GatewayOpts {
     /// `--upstream`.
     pub upstream: String,
-    /// `--owner`.
-    pub owner: String,
+    /// `--owner`; `None` starts the gateway without one (with `--owner-from-peer` in
+    /// `extra`).
+    pub owner: Option<String>,
     /// Socket path for `--listen unix://…`; `None` picks `<tempdir>/gw.sock`.
     pub listen: Option<PathBuf>,
     /// Appended after the standard arguments.
@@ -42,7 +43,7 @@ impl GatewayOpts {
     pub fn new(upstream: &str) -> Self {
         GatewayOpts {
             upstream: upstream.to_string(),
-            owner: unique("owner"),
+            owner: Some(unique("owner")),
             listen: None,
             extra: Vec::new(),
         }
@@ -56,7 +57,7 @@ pub struct Gateway {
     pub dir: tempfile::TempDir,
     /// The socket it listens on.
     pub sock: PathBuf,
-    /// The value of `--owner` it was given (unique per gateway).
+    /// The value of `--owner` it was given (unique per gateway); empty if none.
     pub owner: String,
     log_path: PathBuf,
 }
@@ -106,8 +107,7 @@ impl Gateway {
             .arg(format!("unix://{}", sock.display()))
             .arg("--upstream")
             .arg(&opts.upstream)
-            .arg("--owner")
-            .arg(&opts.owner)
+            .args(opts.owner.iter().flat_map(|owner| ["--owner", owner]))
             .arg("--log-level")
             .arg("debug")
             .args(&opts.extra)
@@ -118,7 +118,7 @@ impl Gateway {
             child: Some(child),
             dir,
             sock,
-            owner: opts.owner,
+            owner: opts.owner.unwrap_or_default(),
             log_path,
         }
     }
