@@ -188,6 +188,9 @@ struct Rules<'a> {
     cgroup_parent: Option<&'a str>,
     key: &'a str,
     owner: &'a str,
+    /// `--owner-from-peer`'s label key: it names owners too (the identity of a
+    /// connection from inside the container), so it is the owner's on every container.
+    peer_key: Option<&'a str>,
 }
 
 impl<'a> Rules<'a> {
@@ -197,6 +200,7 @@ impl<'a> Rules<'a> {
             cgroup_parent: gateway.config.cgroup_parent.as_deref(),
             key: label.key,
             owner: label.owner,
+            peer_key: gateway.config.owner_from_peer.as_deref(),
         }
     }
 }
@@ -1123,6 +1127,11 @@ fn finish_create(
 ) -> Result<(), ApiError> {
     put(wrapper, "Image", Decoded::Str(image_id.to_string()))?;
     force_label(wrapper, "Labels", rules.key, rules.owner)?;
+    // Without this a job could label a child container with another job's ID under the
+    // peer key and, from inside it, connect as that job (see `crate::identity`).
+    if let Some(peer_key) = rules.peer_key {
+        force_label(wrapper, "Labels", peer_key, rules.owner)?;
+    }
     put(wrapper, "HostConfig", Decoded::Struct(hc))
 }
 
@@ -1611,6 +1620,7 @@ mod tests {
             cgroup_parent: None,
             key: "owner",
             owner: OWNER,
+            peer_key: None,
         }
     }
 
@@ -1750,6 +1760,38 @@ mod tests {
         let hc = value(&Decoded::Struct(hc).to_json());
         assert_eq!(hc["Memory"], 7);
         assert_eq!(hc["CpusetCpus"], "0");
+    }
+
+    #[test]
+    fn the_peer_label_is_the_owner_on_every_container() {
+        let allow = [];
+        let r = Rules {
+            peer_key: Some("ci.job"),
+            ..rules(&allow)
+        };
+        // The client's value, an absent key (the image's value would fill it) and the
+        // peer key in another case (Go's label maps are case-sensitive) each end as shown.
+        for (json, other_case) in [
+            (r#"{"Image":"i","Labels":{"ci.job":"victim"}}"#, None),
+            (r#"{"Image":"i"}"#, None),
+            (r#"{"Image":"i","Labels":{"CI.JOB":"x"}}"#, Some("x")),
+        ] {
+            let (mut decoded, hc, _) = prepared(json, &r).unwrap();
+            finish_create(decoded.as_struct_mut().unwrap(), hc, "sha256:x", &r).unwrap();
+            let v = value(&decoded.to_json());
+            assert_eq!(v["Labels"]["ci.job"], OWNER, "{json}");
+            assert_eq!(v["Labels"]["owner"], OWNER, "{json}");
+            assert_eq!(v["Labels"]["CI.JOB"].as_str(), other_case, "{json}");
+        }
+        let (mut decoded, hc, _) = prepared(r#"{"Image":"i"}"#, &rules(&allow)).unwrap();
+        finish_create(
+            decoded.as_struct_mut().unwrap(),
+            hc,
+            "sha256:x",
+            &rules(&allow),
+        )
+        .unwrap();
+        assert!(value(&decoded.to_json())["Labels"].get("ci.job").is_none());
     }
 
     /// (field the case is about, HostConfig JSON, status, text the message has)

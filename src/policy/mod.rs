@@ -9,9 +9,9 @@
 //!   first. Builds are labelled by [`crate::build`] as always. The owner is the
 //!   connection's: one gateway may serve many ([`crate::identity`]). With
 //!   `--owner-from-peer`, the peer label (`config.owner_from_peer`) names owners too, so
-//!   container creation must treat it like the owner label (set it to the owner, or
-//!   refuse a client's value): otherwise a job could label a container with another
-//!   job's ID and connect from it as that job (see [`crate::identity`] on precedence).
+//!   container creation sets it to the owner as well: otherwise a job could label a
+//!   container with another job's ID and connect from it as that job (see
+//!   [`crate::identity`] on precedence).
 //! - **Everything named must be owned.** A reference (name, ID, ID prefix) is resolved
 //!   by the daemon ([`owners`]), its owner label checked, and the request forwarded with
 //!   the full ID that was checked. References inside bodies (`Image`, `VolumesFrom`,
