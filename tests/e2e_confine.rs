@@ -41,7 +41,7 @@
 #[macro_use]
 mod common;
 
-use common::confine::{Api, Confined, assert_owned_by, path_str, prune_cli, refused};
+use common::confine::{Api, Confined, path_str, prune_cli, refused};
 use common::{Cleanup, Cli, Daemon, IMAGE, buildgate_command, clis, http, unique, wait_for};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -422,4 +422,908 @@ fn docker_py_job_works() {
         }
     }
     assert!(checked >= 4, "the script reported too little: {made}");
+}
+
+// ------------------------------------------------------------------------ two owners
+
+/// Two jobs on one daemon, each with its own confined gateway, and what A made through
+/// its gateway: a running container on A's network with A's volume, an exec instance
+/// of it, an image committed from it. B has one of each too (a running container on
+/// B's network, B's volume, B's image).
+struct Pair {
+    a: Confined,
+    b: Confined,
+    /// A's container: its name and full ID.
+    ca: String,
+    ca_id: String,
+    /// An exec instance of A's container (created, not started).
+    exec_id: String,
+    /// A's image: `repo:tag` and full ID (`sha256:…`).
+    image: String,
+    image_id: String,
+    volume: String,
+    network: String,
+    network_id: String,
+    /// B's own, for requests that need one.
+    cb: String,
+    cb_id: String,
+    b_image: String,
+    b_volume: String,
+    b_network: String,
+}
+
+impl Pair {
+    fn start(daemon_host: &str) -> Pair {
+        let a = Confined::start(daemon_host, &[]);
+        let b = Confined::start(daemon_host, &[]);
+        let (ca, ca_id, image, image_id, volume, network, network_id) = Self::objects(&a, "a");
+        let (cb, cb_id, b_image, _, b_volume, b_network, _) = Self::objects(&b, "b");
+        let r = a
+            .api
+            .post_json(&format!("/containers/{ca_id}/exec"), r#"{"Cmd":["true"]}"#);
+        assert_eq!(r.status, 201, "exec create: {}", r.text());
+        let exec_id = r.json()["Id"].as_str().unwrap().to_string();
+        Pair {
+            a,
+            b,
+            ca,
+            ca_id,
+            exec_id,
+            image,
+            image_id,
+            volume,
+            network,
+            network_id,
+            cb,
+            cb_id,
+            b_image,
+            b_volume,
+            b_network,
+        }
+    }
+
+    /// A network, a volume, a running container on both, an image committed from it,
+    /// all made through `job`'s gateway: (container, its ID, image, its ID, volume,
+    /// network, its ID).
+    fn objects(
+        job: &Confined,
+        who: &str,
+    ) -> (String, String, String, String, String, String, String) {
+        let api = &job.api;
+        let network = name(&format!("{who}-net"));
+        let r = api.post_json("/networks/create", &json!({ "Name": network }).to_string());
+        assert_eq!(r.status, 201, "network create: {}", r.text());
+        let network_id = r.json()["Id"].as_str().unwrap().to_string();
+        let volume = name(&format!("{who}-vol"));
+        let r = api.post_json("/volumes/create", &json!({ "Name": volume }).to_string());
+        assert_eq!(r.status, 201, "volume create: {}", r.text());
+        let container = name(&format!("{who}-c"));
+        let id = api.created(
+            &container,
+            &json!({
+                "Image": IMAGE,
+                "Cmd": ["sh", "-c", "echo secret > /data/f; echo started; exec sleep 600"],
+                "HostConfig": {"Binds": [format!("{volume}:/data")], "NetworkMode": network},
+            })
+            .to_string(),
+        );
+        api.started(&id);
+        assert!(
+            wait_for(Duration::from_secs(10), || api
+                .logs(&id)
+                .contains("started")
+                .then_some(()))
+            .is_some(),
+            "{container} never started"
+        );
+        let image = format!("{}:1", name(&format!("{who}-img")));
+        let (repo, tag) = image.split_once(':').unwrap();
+        let r = api.post(&format!("/commit?container={id}&repo={repo}&tag={tag}"));
+        assert_eq!(r.status, 201, "commit: {}", r.text());
+        let image_id = r.json()["Id"].as_str().unwrap().to_string();
+        for (kind, reference) in [
+            ("containers", id.as_str()),
+            ("images", image_id.as_str()),
+            ("volumes", volume.as_str()),
+            ("networks", network_id.as_str()),
+        ] {
+            job.assert_owned(kind, reference);
+        }
+        (container, id, image, image_id, volume, network, network_id)
+    }
+
+    /// Every way to write a reference to A's container: name, full ID, ID prefixes.
+    fn container_refs(&self) -> Vec<String> {
+        vec![
+            self.ca.clone(),
+            self.ca_id.clone(),
+            self.ca_id[..12].to_string(),
+            self.ca_id[..7].to_string(),
+        ]
+    }
+
+    /// … to A's image: name, `sha256:` ID, bare ID, ID prefixes with and without
+    /// `sha256:`.
+    fn image_refs(&self) -> Vec<String> {
+        let hex = self.image_id.trim_start_matches("sha256:");
+        vec![
+            self.image.clone(),
+            self.image_id.clone(),
+            hex.to_string(),
+            hex[..12].to_string(),
+            format!("sha256:{}", &hex[..12]),
+        ]
+    }
+
+    /// … to A's network: name, full ID, ID prefix.
+    fn network_refs(&self) -> Vec<String> {
+        vec![
+            self.network.clone(),
+            self.network_id.clone(),
+            self.network_id[..12].to_string(),
+        ]
+    }
+
+    /// Assert that A's objects are as A left them: the container running (not paused)
+    /// under its name on A's network with A's volume, the exec instance there, the
+    /// image with its tag, the volume, the network.
+    #[track_caller]
+    fn assert_a_untouched(&self) {
+        let d = Api::daemon(&self.a.daemon);
+        let c = d
+            .inspect("containers", &self.ca_id)
+            .expect("A's container is gone");
+        assert_eq!(c["Name"].as_str(), Some(format!("/{}", self.ca).as_str()));
+        assert_eq!(c["State"]["Running"], true, "{}", c["State"]);
+        assert_eq!(c["State"]["Paused"], false, "{}", c["State"]);
+        assert_eq!(c["RestartCount"], 0);
+        let networks = c["NetworkSettings"]["Networks"].as_object().unwrap();
+        assert_eq!(
+            networks.keys().collect::<Vec<_>>(),
+            [&self.network],
+            "A's container's networks"
+        );
+        assert!(
+            d.inspect("exec", &self.exec_id).is_some(),
+            "A's exec is gone"
+        );
+        let i = d
+            .inspect("images", &self.image_id)
+            .expect("A's image is gone");
+        assert_eq!(i["RepoTags"], json!([self.image]), "A's image's tags");
+        assert!(
+            d.inspect("volumes", &self.volume).is_some(),
+            "A's volume is gone"
+        );
+        assert!(
+            d.inspect("networks", &self.network_id).is_some(),
+            "A's network is gone"
+        );
+        // Read through A's own gateway: what is made for the check is A's, and goes
+        // with A.
+        let (code, out) = self.a.api.run(
+            &name("check"),
+            &json!({"Image": IMAGE, "Cmd": ["cat", "/data/f"],
+                    "HostConfig": {"Binds": [format!("{}:/data:ro", self.volume)], "AutoRemove": false}})
+            .to_string(),
+        );
+        assert_eq!((code, out.as_str()), (0, "secret\n"), "A's volume's data");
+    }
+}
+
+/// Sends `method path` (with a JSON `body` if not empty) through `api` and asserts a
+/// 403 saying the object belongs to another owner.
+#[track_caller]
+fn refused_as_not_yours(api: &Api, method: &str, path: &str, body: &str) {
+    let r = if body.is_empty() {
+        api.call(method, path, None, b"")
+    } else {
+        api.call(method, path, Some("application/json"), body.as_bytes())
+    };
+    refused(
+        &r,
+        403,
+        &["another owner"],
+        &format!("{method} {path} {body}"),
+    );
+}
+
+#[test]
+fn two_owners_b_cannot_reach_a_by_any_reference() {
+    let daemon = daemon_or_skip!();
+    let p = Pair::start(&daemon);
+    let b = &p.b.api;
+    let tar = {
+        let mut t = common::ustar::file("planted", b"by B\n");
+        t.extend_from_slice(&common::ustar::END);
+        t
+    };
+
+    for r in p.container_refs() {
+        for (method, path) in [
+            ("GET", format!("/containers/{r}/json")),
+            ("GET", format!("/containers/{r}/logs?stdout=1&stderr=1")),
+            ("GET", format!("/containers/{r}/top")),
+            ("GET", format!("/containers/{r}/changes")),
+            ("GET", format!("/containers/{r}/export")),
+            ("GET", format!("/containers/{r}/stats?stream=0")),
+            ("GET", format!("/containers/{r}/archive?path=/data/f")),
+            (
+                "GET",
+                format!("/containers/{r}/attach/ws?stream=1&stdout=1"),
+            ),
+            (
+                "POST",
+                format!("/containers/{r}/attach?stream=1&stdout=1&stdin=1"),
+            ),
+            ("POST", format!("/containers/{r}/wait")),
+            ("POST", format!("/containers/{r}/start")),
+            ("POST", format!("/containers/{r}/stop?t=0")),
+            ("POST", format!("/containers/{r}/restart?t=0")),
+            ("POST", format!("/containers/{r}/kill")),
+            ("POST", format!("/containers/{r}/pause")),
+            ("POST", format!("/containers/{r}/unpause")),
+            ("POST", format!("/containers/{r}/resize?h=10&w=10")),
+            (
+                "POST",
+                format!("/containers/{r}/rename?name={}", name("stolen")),
+            ),
+            (
+                "POST",
+                format!("/commit?container={r}&repo={}", name("stolen")),
+            ),
+            ("DELETE", format!("/containers/{r}?force=1&v=1")),
+        ] {
+            refused_as_not_yours(b, method, &path, "");
+        }
+        refused_as_not_yours(
+            b,
+            "POST",
+            &format!("/containers/{r}/update"),
+            r#"{"Memory":67108864}"#,
+        );
+        refused_as_not_yours(
+            b,
+            "POST",
+            &format!("/containers/{r}/exec"),
+            r#"{"Cmd":["cat","/data/f"],"AttachStdout":true}"#,
+        );
+        let put = b.call(
+            "PUT",
+            &format!("/containers/{r}/archive?path=/tmp"),
+            Some("application/x-tar"),
+            &tar,
+        );
+        refused(&put, 403, &["another owner"], &format!("PUT archive {r}"));
+        // HEAD has no body to read a message from: the status says it.
+        let mut s = http::connect(&b.sock).unwrap();
+        use std::io::Write;
+        write!(
+            s,
+            "HEAD /containers/{r}/archive?path=/data/f HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let (head, _) = http::read_head(&mut s).unwrap();
+        assert_eq!(head.status, 403, "HEAD archive of {r}: {head:?}");
+
+        // References inside bodies: B's container may not join A's namespaces, mount
+        // A's volumes through A's container or read A's environment through a link.
+        for host_config in [
+            json!({"NetworkMode": format!("container:{r}")}),
+            json!({"PidMode": format!("container:{r}")}),
+            json!({"IpcMode": format!("container:{r}")}),
+            json!({"VolumesFrom": [r]}),
+            json!({"VolumesFrom": [format!("{r}:ro")]}),
+            json!({"Links": [format!("{r}:alias")]}),
+        ] {
+            let body = json!({"Image": IMAGE, "HostConfig": host_config}).to_string();
+            let cname = name("refused");
+            refused_as_not_yours(
+                b,
+                "POST",
+                &format!("/containers/create?name={cname}"),
+                &body,
+            );
+            assert!(p.b.daemon.inspect_container(&cname).is_none(), "{body}");
+        }
+        // A's container as the body of a connect to B's network, and of a disconnect
+        // (from A's network, and from B's).
+        for (net, action) in [
+            (&p.b_network, "connect"),
+            (&p.b_network, "disconnect"),
+            (&p.network, "disconnect"),
+        ] {
+            refused_as_not_yours(
+                b,
+                "POST",
+                &format!("/networks/{net}/{action}"),
+                &json!({"Container": r, "Force": true}).to_string(),
+            );
+        }
+    }
+
+    // Exec instances have one reference, the full ID.
+    for (method, path, body) in [
+        ("GET", format!("/exec/{}/json", p.exec_id), ""),
+        (
+            "POST",
+            format!("/exec/{}/start", p.exec_id),
+            r#"{"Detach":true}"#,
+        ),
+        ("POST", format!("/exec/{}/resize?h=10&w=10", p.exec_id), ""),
+    ] {
+        refused_as_not_yours(b, method, &path, body);
+    }
+
+    for r in p.image_refs() {
+        let e = http::escape_path(&r);
+        for (method, path) in [
+            ("GET", format!("/images/{e}/json")),
+            ("GET", format!("/images/{e}/history")),
+            ("GET", format!("/images/{e}/get")),
+            (
+                "GET",
+                format!("/images/get?names={}", http::escape_query(&r)),
+            ),
+            (
+                "POST",
+                format!("/images/{e}/tag?repo={}&tag=x", name("stolen")),
+            ),
+            ("DELETE", format!("/images/{e}?force=1")),
+        ] {
+            refused_as_not_yours(b, method, &path, "");
+        }
+        let cname = name("refused");
+        refused_as_not_yours(
+            b,
+            "POST",
+            &format!("/containers/create?name={cname}"),
+            &json!({"Image": r}).to_string(),
+        );
+    }
+    // A push names the repository; one tag of A's image.
+    let (repo, tag) = p.image.split_once(':').unwrap();
+    refused_as_not_yours(b, "POST", &format!("/images/{repo}/push?tag={tag}"), "");
+    // B's image may not take A's image's name.
+    let r = b.post(&format!(
+        "/images/{}/tag?repo={repo}&tag={tag}",
+        http::escape_path(&p.b_image)
+    ));
+    refused(
+        &r,
+        403,
+        &["another owner", "may not move a name"],
+        "tag onto A's name",
+    );
+
+    // Volumes: by name only.
+    let v = &p.volume;
+    refused_as_not_yours(b, "GET", &format!("/volumes/{v}"), "");
+    refused_as_not_yours(b, "DELETE", &format!("/volumes/{v}?force=1"), "");
+    for host_config in [
+        json!({"Binds": [format!("{v}:/data")]}),
+        json!({"Binds": [format!("{v}:/data:ro")]}),
+        json!({"Mounts": [{"Type": "volume", "Source": v, "Target": "/data"}]}),
+    ] {
+        refused_as_not_yours(
+            b,
+            "POST",
+            "/containers/create",
+            &json!({"Image": IMAGE, "HostConfig": host_config}).to_string(),
+        );
+    }
+    let r = b.post_json("/volumes/create", &json!({ "Name": v }).to_string());
+    refused(&r, 409, &["another owner"], "volume create of A's name");
+
+    for r in p.network_refs() {
+        let e = http::escape_path(&r);
+        refused_as_not_yours(b, "GET", &format!("/networks/{e}"), "");
+        refused_as_not_yours(b, "DELETE", &format!("/networks/{e}"), "");
+        for action in ["connect", "disconnect"] {
+            refused_as_not_yours(
+                b,
+                "POST",
+                &format!("/networks/{e}/{action}"),
+                &json!({"Container": p.cb_id}).to_string(),
+            );
+        }
+        for body in [
+            json!({"Image": IMAGE, "HostConfig": {"NetworkMode": r}}),
+            json!({"Image": IMAGE, "NetworkingConfig": {"EndpointsConfig": {&r: {}}}}),
+        ] {
+            refused_as_not_yours(b, "POST", "/containers/create", &body.to_string());
+        }
+    }
+
+    p.assert_a_untouched();
+    // And nothing B asked for happened on B's side either.
+    let cb = p.b.daemon.inspect_container(&p.cb_id).unwrap();
+    assert_eq!(
+        cb["NetworkSettings"]["Networks"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        [&p.b_network]
+    );
+}
+
+#[test]
+fn two_owners_b_cannot_reach_a_with_the_clis() {
+    let daemon = daemon_or_skip!();
+    let p = Pair::start(&daemon);
+    let stolen = name("stolen");
+    for cli in clis() {
+        let via = &cli.version;
+        let refused = |args: &[&str]| {
+            let out = p.b.docker(&cli).args(args).run().failed();
+            assert!(
+                out.stderr.contains("buildgate: ") && out.stderr.contains("another owner"),
+                "via {via}: {out}"
+            );
+        };
+        let ca = p.ca.as_str();
+        let short = &p.ca_id[..12];
+        let data = format!("{ca}:/data/f");
+        let vol = format!("{}:/data", p.volume);
+        let from_ns = format!("container:{ca}");
+        for args in [
+            &["container", "inspect", ca][..],
+            &["container", "inspect", short],
+            &["inspect", "--type", "container", &p.ca_id],
+            &["logs", ca],
+            &["exec", ca, "cat", "/data/f"],
+            &["exec", "-i", short, "cat"],
+            &["attach", "--no-stdin", ca],
+            &["cp", &data, "-"],
+            &["top", ca],
+            &["stop", short],
+            &["kill", ca],
+            &["pause", ca],
+            &["restart", ca],
+            &["rename", ca, &stolen],
+            &["update", "--memory", "64m", ca],
+            &["commit", ca, &stolen],
+            &["export", ca],
+            &["rm", "-f", ca],
+            &["rm", "-f", short],
+            &["run", "--rm", "--volumes-from", ca, IMAGE, "true"],
+            &["run", "--rm", "--network", &from_ns, IMAGE, "true"],
+            &["run", "--rm", "--pid", &from_ns, IMAGE, "true"],
+            &["run", "--rm", "--link", &format!("{ca}:x"), IMAGE, "true"],
+            &["image", "inspect", &p.image],
+            &["image", "inspect", &p.image_id],
+            &["image", "history", &p.image],
+            &["tag", &p.image, &stolen],
+            &["tag", &p.b_image, &p.image],
+            &["rmi", &p.image],
+            &["rmi", &p.image_id[7..19]],
+            &["save", &p.image],
+            &["run", "--rm", &p.image, "true"],
+            &["volume", "inspect", &p.volume],
+            &["volume", "rm", &p.volume],
+            &["run", "--rm", "-v", &vol, IMAGE, "true"],
+            &[
+                "run",
+                "--rm",
+                "--mount",
+                &format!("type=volume,src={},dst=/data", p.volume),
+                IMAGE,
+                "true",
+            ],
+            &["network", "inspect", &p.network],
+            &["network", "inspect", &p.network_id[..12]],
+            &["network", "rm", &p.network],
+            &["network", "connect", &p.network, &p.cb],
+            &["network", "connect", &p.b_network, ca],
+            &["network", "disconnect", &p.network, ca],
+            &["run", "--rm", "--network", &p.network, IMAGE, "true"],
+        ] {
+            refused(args);
+        }
+
+        // Lists: B's objects, none of A's.
+        let b = |args: &[&str]| p.b.docker(&cli).args(args).run().ok().stdout;
+        let ps = b(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"]);
+        assert!(ps.contains(&p.cb_id), "via {via}: {ps}");
+        assert!(
+            !ps.contains(&p.ca_id) && !ps.contains(ca),
+            "via {via}: {ps}"
+        );
+        let images = b(&[
+            "images",
+            "-a",
+            "--no-trunc",
+            "--format",
+            "{{.ID}} {{.Repository}}:{{.Tag}}",
+        ]);
+        assert!(images.contains(&p.b_image), "via {via}: {images}");
+        assert!(
+            !images.contains(&p.image) && !images.contains(&p.image_id),
+            "via {via}: {images}"
+        );
+        assert!(
+            images.contains(common::IMAGE),
+            "via {via}: nobody's images are shown: {images}"
+        );
+        let volumes = b(&["volume", "ls", "--format", "{{.Name}}"]);
+        assert!(volumes.contains(&p.b_volume), "via {via}: {volumes}");
+        assert!(!volumes.contains(&p.volume), "via {via}: {volumes}");
+        let networks = b(&[
+            "network",
+            "ls",
+            "--no-trunc",
+            "--format",
+            "{{.ID}} {{.Name}}",
+        ]);
+        assert!(networks.contains(&p.b_network), "via {via}: {networks}");
+        assert!(
+            !networks.contains(&p.network) && !networks.contains(&p.network_id),
+            "via {via}: {networks}"
+        );
+        let df = b(&["system", "df", "-v"]);
+        for a in [
+            ca,
+            &p.ca_id[..12],
+            p.image.split(':').next().unwrap(),
+            &p.volume,
+        ] {
+            assert!(!df.contains(a), "via {via}: system df shows {a}: {df}");
+        }
+        assert!(df.contains(&p.cb), "via {via}: {df}");
+    }
+    p.assert_a_untouched();
+}
+
+#[test]
+fn two_owners_prunes_stay_with_their_owner() {
+    let daemon = daemon_or_skip!();
+    let a = Confined::start(&daemon, &[]);
+    let b = Confined::start(&daemon, &[]);
+    // One prunable object of each kind per owner: a stopped container, a dangling
+    // image, an unused volume, an unused network.
+    let prunable = |job: &Confined| -> [String; 4] {
+        let c = job.api.created(
+            &name("stopped"),
+            &json!({"Image": IMAGE, "Cmd": ["true"]}).to_string(),
+        );
+        let r = job.api.post(&format!("/commit?container={c}"));
+        assert_eq!(r.status, 201, "{}", r.text());
+        let image = r.json()["Id"].as_str().unwrap().to_string();
+        let volume = name("unused");
+        let r = job
+            .api
+            .post_json("/volumes/create", &json!({ "Name": volume }).to_string());
+        assert_eq!(r.status, 201, "{}", r.text());
+        let network = name("unused");
+        let r = job
+            .api
+            .post_json("/networks/create", &json!({ "Name": network }).to_string());
+        assert_eq!(r.status, 201, "{}", r.text());
+        [c, image, volume, network]
+    };
+    let mine = prunable(&b);
+    let theirs = prunable(&a);
+
+    // First with a filter that names A's owner: the gateway ANDs its own, so nothing
+    // can match; then plain, which takes B's and leaves A's.
+    let a_filter = http::escape_query(&json!({"label": [a.label()]}).to_string());
+    for kind in ["containers", "images", "volumes", "networks"] {
+        let r = common::confine::prune_via(&b.api, &format!("/{kind}/prune?filters={a_filter}"));
+        assert_eq!(r.status, 200, "{kind} prune: {}", r.text());
+        let deleted = r.json();
+        for field in [
+            "ContainersDeleted",
+            "ImagesDeleted",
+            "VolumesDeleted",
+            "NetworksDeleted",
+        ] {
+            assert!(
+                deleted[field].as_array().is_none_or(Vec::is_empty),
+                "{kind} prune with A's label deleted {}",
+                deleted[field]
+            );
+        }
+    }
+    let mut said = String::new();
+    for kind in ["containers", "images", "volumes", "networks"] {
+        let r = common::confine::prune_via(&b.api, &format!("/{kind}/prune"));
+        assert_eq!(r.status, 200, "{kind} prune: {}", r.text());
+        said.push_str(&r.text());
+    }
+    for (kind, (m, t)) in ["containers", "images", "volumes", "networks"]
+        .iter()
+        .zip(mine.iter().zip(&theirs))
+    {
+        assert!(
+            said.contains(m.as_str()),
+            "B's {kind} {m} was not pruned: {said}"
+        );
+        assert!(
+            !said.contains(t.as_str()),
+            "A's {kind} {t} was pruned: {said}"
+        );
+        assert!(
+            Api::daemon(&b.daemon).inspect(kind, m).is_none(),
+            "B's {kind} {m} is still there"
+        );
+        assert!(
+            Api::daemon(&a.daemon).inspect(kind, t).is_some(),
+            "A's {kind} {t} is gone"
+        );
+    }
+}
+
+/// The IDs and names of what `job` makes in `work`, and the events stream lines about
+/// them, are compared in `two_owners_events_*`.
+fn a_works(a: &Confined) -> Vec<String> {
+    let api = &a.api;
+    let mut made = vec![a.owner().to_string()];
+    let network = name("ev-net");
+    let r = api.post_json("/networks/create", &json!({ "Name": network }).to_string());
+    assert_eq!(r.status, 201, "{}", r.text());
+    made.push(r.json()["Id"].as_str().unwrap().to_string());
+    made.push(network.clone());
+    let volume = name("ev-vol");
+    let r = api.post_json("/volumes/create", &json!({ "Name": volume }).to_string());
+    assert_eq!(r.status, 201, "{}", r.text());
+    made.push(volume.clone());
+    let c = name("ev-c");
+    let (code, _) = api.run(
+        &c,
+        &json!({"Image": IMAGE, "Cmd": ["sh", "-c", "echo x > /data/x"],
+                "HostConfig": {"Binds": [format!("{volume}:/data")], "NetworkMode": network}})
+        .to_string(),
+    );
+    assert_eq!(code, 0);
+    made.push(c.clone());
+    let id = api.inspect("containers", &c).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    made.push(id.clone());
+    let repo = name("ev-img");
+    let r = api.post(&format!("/commit?container={id}&repo={repo}&tag=1"));
+    assert_eq!(r.status, 201, "{}", r.text());
+    made.push(r.json()["Id"].as_str().unwrap().to_string());
+    made.push(repo.clone());
+    let r = api.post(&format!("/images/{repo}:1/tag?repo={repo}&tag=2"));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(api.delete(&format!("/containers/{id}?v=1")).status, 204);
+    assert_eq!(api.delete(&format!("/volumes/{volume}")).status, 204);
+    assert_eq!(api.delete(&format!("/networks/{network}")).status, 204);
+    made
+}
+
+/// `docker events --since <since> --format '{{json .}}'` running against a gateway,
+/// its lines collected as they come.
+struct EventStream {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl EventStream {
+    fn start(job: &Confined, cli: &Cli, since: u64) -> EventStream {
+        let mut child = job
+            .docker(cli)
+            .args([
+                "events",
+                "--since",
+                &since.to_string(),
+                "--format",
+                "{{json .}}",
+            ])
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn docker events");
+        let (tx, lines) = mpsc::channel::<String>();
+        let out = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        EventStream {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Wait until a line contains `needle`.
+    #[track_caller]
+    fn wait_line(&mut self, needle: &str) {
+        let found = wait_for(Duration::from_secs(30), || {
+            while let Ok(line) = self.lines.try_recv() {
+                self.seen.push(line);
+            }
+            self.seen.iter().any(|l| l.contains(needle)).then_some(())
+        });
+        assert!(
+            found.is_some(),
+            "the stream never showed {needle}: {:#?}",
+            self.seen
+        );
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn two_owners_events_show_only_the_owners_own() {
+    let daemon = daemon_or_skip!();
+    let a = Confined::start(&daemon, &[]);
+    let b = Confined::start(&daemon, &[]);
+    let cli = or_skip!(common::new_cli());
+    let since = now_unix() - 1;
+
+    // A and B both stream events (the 28.x CLI) while A works, between two markers of
+    // each. The streams start a second back, so that a marker made before the
+    // subscription shows too.
+    let mut a_stream = EventStream::start(&a, &cli, since);
+    let mut b_stream = EventStream::start(&b, &cli, since);
+    let mark1 = name("mark1");
+    a.api.created(&mark1, &json!({"Image": IMAGE}).to_string());
+    b.api.created(
+        &mark1.replace("mark1", "mark1b"),
+        &json!({"Image": IMAGE}).to_string(),
+    );
+    a_stream.wait_line(&mark1);
+    b_stream.wait_line(&mark1.replace("mark1", "mark1b"));
+    let a_made = a_works(&a);
+    let b_volume = name("ev-b-vol");
+    let r = b
+        .api
+        .post_json("/volumes/create", &json!({ "Name": b_volume }).to_string());
+    assert_eq!(r.status, 201);
+    let mark2 = name("mark2");
+    a.api.created(&mark2, &json!({"Image": IMAGE}).to_string());
+    b.api.created(
+        &mark2.replace("mark2", "mark2b"),
+        &json!({"Image": IMAGE}).to_string(),
+    );
+    a_stream.wait_line(&mark2);
+    b_stream.wait_line(&mark2.replace("mark2", "mark2b"));
+    // B sees its own volume's event (volume events carry no labels: the gateway looks
+    // the volume up), A sees all of its own: its network's and volume's too.
+    b_stream.wait_line(&b_volume);
+    for a_thing in &a_made {
+        a_stream.wait_line(a_thing);
+    }
+    drop(a_stream);
+    let b_seen = std::mem::take(&mut b_stream.seen);
+    drop(b_stream);
+    for line in &b_seen {
+        for a_thing in &a_made {
+            assert!(
+                !line.contains(a_thing.as_str()),
+                "B saw A's {a_thing}: {line}"
+            );
+        }
+    }
+
+    // Read back with --since/--until by the 20.10 CLI: through B, none of A's events.
+    let until = (now_unix() + 1).to_string();
+    let old = or_skip!(common::old_cli());
+    let through_b = b
+        .docker(&old)
+        .args([
+            "events",
+            "--since",
+            &since.to_string(),
+            "--until",
+            &until,
+            "--format",
+            "{{json .}}",
+        ])
+        .run()
+        .ok()
+        .stdout;
+    assert!(through_b.contains(&b_volume), "{through_b}");
+    for a_thing in &a_made {
+        assert!(
+            !through_b.contains(a_thing.as_str()),
+            "B saw A's {a_thing}: {through_b}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------ names like IDs
+
+/// The daemon resolves a name before an ID prefix, so an object named like another's
+/// short ID takes that short ID over. Shown on the daemon for containers and networks,
+/// then refused through the gateway (create, rename, network create).
+#[test]
+fn names_shaped_like_short_ids_are_refused() {
+    let daemon = daemon_or_skip!();
+    let a = Confined::start(&daemon, &[]);
+    let b = Confined::start(&daemon, &[]);
+    let mut direct = Cleanup::new(&daemon);
+    let d = Api::daemon(&a.daemon);
+
+    let victim = a
+        .api
+        .created(&name("victim"), &json!({"Image": IMAGE}).to_string());
+    let short = victim[..12].to_string();
+    let r = a.api.post_json(
+        "/networks/create",
+        &json!({"Name": name("victim-net")}).to_string(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let victim_net = r.json()["Id"].as_str().unwrap().to_string();
+    let net_short = victim_net[..12].to_string();
+
+    // On the daemon: a container named `short` takes over `short`, and so does a
+    // network named `net_short`.
+    direct.container(&short);
+    let shadow = d.created(&short, &json!({"Image": IMAGE}).to_string());
+    assert_eq!(
+        d.inspect("containers", &short).unwrap()["Id"].as_str(),
+        Some(shadow.as_str()),
+        "the daemon resolves the name first"
+    );
+    direct.network(&net_short);
+    let r = d.post_json("/networks/create", &json!({"Name": net_short}).to_string());
+    assert_eq!(r.status, 201, "{}", r.text());
+    let net_shadow = r.json()["Id"].as_str().unwrap().to_string();
+    assert_eq!(
+        d.inspect("networks", &net_short).unwrap()["Id"].as_str(),
+        Some(net_shadow.as_str()),
+        "the daemon resolves the name first"
+    );
+    direct.run_now();
+    assert!(d.inspect("containers", &short).unwrap()["Id"].as_str() == Some(victim.as_str()));
+
+    // Through B's gateway, none of those names can be taken.
+    let full = victim.clone();
+    for bad in [short.as_str(), &format!("/{short}"), &full, &victim[..20]] {
+        let r = b.api.create(bad, &json!({"Image": IMAGE}).to_string());
+        refused(
+            &r,
+            400,
+            &["looks like an ID"],
+            &format!("create named {bad}"),
+        );
+    }
+    let mine = b
+        .api
+        .created(&name("mine"), &json!({"Image": IMAGE}).to_string());
+    let r = b
+        .api
+        .post(&format!("/containers/{mine}/rename?name={short}"));
+    refused(&r, 400, &["looks like an ID"], "rename");
+    let r = b
+        .api
+        .post_json("/networks/create", &json!({"Name": net_short}).to_string());
+    refused(&r, 400, &["looks like an ID"], "network create");
+    // Upper-case hex is no ID (IDs are lower case): that name is an ordinary one.
+    let upper = short.to_uppercase();
+    let r = b.api.create(&upper, &json!({"Image": IMAGE}).to_string());
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        d.inspect("containers", &short).unwrap()["Id"].as_str(),
+        Some(victim.as_str())
+    );
+    assert_eq!(
+        d.inspect("networks", &net_short).unwrap()["Id"].as_str(),
+        Some(victim_net.as_str())
+    );
 }
