@@ -1327,3 +1327,88 @@ fn names_shaped_like_short_ids_are_refused() {
         Some(victim_net.as_str())
     );
 }
+
+/// Image names too: a tag `<12 hex digits>:latest` takes over the short ID of the
+/// image with that ID (the daemon looks a reference up as a name before as an ID
+/// prefix). Shown on the daemon, then refused through the gateway for every way of
+/// writing a name: tag, commit `repo`, import `repo`, build `t=`. (The daemon itself
+/// refuses a repository named `sha256`, which would take `sha256:<prefix>` over.)
+#[test]
+fn image_names_shaped_like_short_ids_are_refused() {
+    let daemon = daemon_or_skip!();
+    let a = Confined::start(&daemon, &[]);
+    let b = Confined::start(&daemon, &[]);
+    let mut direct = Cleanup::new(&daemon);
+    let d = Api::daemon(&a.daemon);
+    let commit = |api: &Api, repo: &str| {
+        let c = api.created(&name("c"), &json!({"Image": IMAGE}).to_string());
+        let r = api.post(&format!("/commit?container={c}&repo={repo}&tag=1"));
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["Id"].as_str().unwrap().to_string()
+    };
+    let victim = commit(&a.api, &name("victim"));
+    let hex = victim.trim_start_matches("sha256:");
+    let short = &hex[..12];
+    let image_at = |reference: &str| {
+        d.inspect("images", reference)
+            .and_then(|i| i["Id"].as_str().map(str::to_string))
+    };
+    assert_eq!(image_at(short), Some(victim.clone()));
+    assert_eq!(image_at(&format!("sha256:{short}")), Some(victim.clone()));
+
+    // On the daemon: an image tagged so takes the short ID over.
+    let straight_repo = name("straight");
+    let c = d.created(&name("c"), &json!({"Image": IMAGE}).to_string());
+    direct.container(&c);
+    let r = d.post(&format!("/commit?container={c}&repo={straight_repo}&tag=1"));
+    let shadow = r.json()["Id"].as_str().unwrap().to_string();
+    direct.image(&shadow);
+    assert_eq!(
+        d.post(&format!("/images/{shadow}/tag?repo={short}&tag=latest"))
+            .status,
+        201
+    );
+    assert_eq!(image_at(short), Some(shadow.clone()));
+    assert_eq!(d.delete(&format!("/images/{short}:latest")).status, 200);
+    assert_eq!(image_at(short), Some(victim.clone()));
+
+    // Through B's gateway, none of those names can be written.
+    let mine = commit(&b.api, &name("mine"));
+    let mine_c = b
+        .api
+        .created(&name("c"), &json!({"Image": IMAGE}).to_string());
+    for (repo, tag) in [(short, "latest"), (short, "1"), (&hex[..20], "latest")] {
+        let what = format!("{repo}:{tag}");
+        let r = b
+            .api
+            .post(&format!("/images/{mine}/tag?repo={repo}&tag={tag}"));
+        refused(&r, 400, &["looks like an ID"], &format!("tag as {what}"));
+        let r = b
+            .api
+            .post(&format!("/commit?container={mine_c}&repo={repo}&tag={tag}"));
+        refused(&r, 400, &["looks like an ID"], &format!("commit as {what}"));
+        let mut rootfs = common::ustar::file("f", b"f\n");
+        rootfs.extend_from_slice(&common::ustar::END);
+        let r = b.api.call(
+            "POST",
+            &format!("/images/create?fromSrc=-&repo={repo}&tag={tag}"),
+            Some("application/x-tar"),
+            &rootfs,
+        );
+        refused(&r, 400, &["looks like an ID"], &format!("import as {what}"));
+        let ctx = common::ustar::context(&format!("FROM {IMAGE}\n"), &[]);
+        let r = common::build::BuildRequest::new(
+            &format!("t={}", http::escape_query(&what)),
+            common::build::Body::Bytes(ctx),
+        )
+        .send(&b.api.sock);
+        refused(
+            r.response(),
+            400,
+            &["looks like an ID"],
+            &format!("build -t {what}"),
+        );
+    }
+    assert_eq!(image_at(short), Some(victim.clone()));
+    assert_eq!(image_at(&format!("sha256:{short}")), Some(victim));
+}

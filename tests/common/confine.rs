@@ -142,6 +142,31 @@ impl Api {
         (code, self.logs(&id))
     }
 
+    /// Run `cmd` in a running container (`POST /containers/{id}/exec`, then
+    /// `/exec/{id}/start`): its output, stdout and stderr.
+    #[track_caller]
+    pub fn exec(&self, container: &str, cmd: &[&str]) -> String {
+        let body = serde_json::json!({"Cmd": cmd, "AttachStdout": true, "AttachStderr": true});
+        let r = self.post_json(
+            &format!("/containers/{}/exec", http::escape_path(container)),
+            &body.to_string(),
+        );
+        assert_eq!(
+            r.status,
+            201,
+            "exec in {container} via {}: {}",
+            self.who,
+            r.text()
+        );
+        let id = r.json()["Id"].as_str().expect("exec Id").to_string();
+        let r = self.post_json(
+            &format!("/exec/{id}/start"),
+            r#"{"Detach":false,"Tty":false}"#,
+        );
+        assert_eq!(r.status, 200, "exec start via {}: {}", self.who, r.text());
+        demux(&r.body)
+    }
+
     /// `GET /<kind>/<reference>/json` (`/volumes/<name>` and `/networks/<ref>` for
     /// those), `None` on anything but 200.
     #[track_caller]
