@@ -28,9 +28,23 @@
 //!   and afterwards A's objects are unchanged. B's lists (`ps -a`, `images`,
 //!   `volume ls`, `network ls`, `system df`) show B's objects and none of A's; B's
 //!   prunes remove B's prunable objects and none of A's; `docker events` through B,
-//!   streaming while A works, shows B's events and none of A's. A container or network
-//!   name shaped like a short ID (12 hex digits) is refused, after showing on the
-//!   daemon that such a name takes over the other object's short ID.
+//!   streaming while A works, shows B's events and none of A's, while A's own stream
+//!   shows all of them (network and volume events included, which carry no labels and
+//!   are looked up by the gateway); read back with `--since/--until` through B, none
+//!   either.
+//! - **Names shaped like short IDs** (`names_shaped_like_short_ids_are_refused`,
+//!   `image_names_shaped_like_short_ids_are_refused`): the daemon resolves a name
+//!   before an ID prefix, so a container, network or image named with another's
+//!   short ID (12 hex digits) takes that short ID over; shown on the daemon, then
+//!   refused through the gateway (create, rename, network create; tag, commit and
+//!   import `repo`, build `t=`).
+//!
+//! Daemon facts these tests work around, not gateway behaviour: on this daemon
+//! (`--bridge=none`) a container that started on no network gets no interface and no
+//! resolver from a network it joins later, and its endpoint stays behind if it is
+//! force-removed while joined (the test helpers force-disconnect such endpoints when
+//! they clean up); the daemon runs one prune at a time daemon-wide and turns the others
+//! away with 409, so prunes are retried.
 //!
 //! Every refusal is checked for its status, a JSON body and a `message` starting
 //! `buildgate: `; every "nothing happened" is checked on the daemon directly. Each test
@@ -1054,8 +1068,10 @@ fn two_owners_prunes_stay_with_their_owner() {
     }
 }
 
-/// The IDs and names of what `job` makes in `work`, and the events stream lines about
-/// them, are compared in `two_owners_events_*`.
+/// A works through its gateway: a network, a volume, a container on both that runs to
+/// its end, an image committed from it and tagged twice, and all but the image removed
+/// again. Returns what B's event streams may not mention: A's owner, and the IDs and
+/// names of all of it.
 fn a_works(a: &Confined) -> Vec<String> {
     let api = &a.api;
     let mut made = vec![a.owner().to_string()];
