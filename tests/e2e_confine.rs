@@ -1428,3 +1428,54 @@ fn image_names_shaped_like_short_ids_are_refused() {
     assert_eq!(image_at(short), Some(victim.clone()));
     assert_eq!(image_at(&format!("sha256:{short}")), Some(victim));
 }
+
+// ------------------------------------------------------------------------ refusals on the wire
+
+/// A refusal made before the request body is read must still reach a client that is
+/// writing that body: the docker CLI writes a request's head and body separately, and
+/// through B's gateway `docker network disconnect <A's network> <A's container>` now and
+/// then ended in "write: broken pipe" instead of the refusal. Here the client sends
+/// the head, reads the whole refusal and the end of the stream, and only then writes
+/// its body, slowly: the gateway may have stopped answering, but not stopped reading,
+/// as dockerd's own server does (Go's lingering close).
+#[test]
+fn a_refusal_reaches_a_client_still_sending_its_body() {
+    use std::io::{Read, Write};
+    let daemon = daemon_or_skip!();
+    let a = Confined::start(&daemon, &[]);
+    let b = Confined::start(&daemon, &[]);
+    let r = a.api.post_json(
+        "/networks/create",
+        &json!({"Name": name("net")}).to_string(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let network = r.json()["Id"].as_str().unwrap().to_string();
+    let body = json!({"Container": "x".repeat(900)}).to_string();
+    let mut s = http::connect(&b.gw.sock).unwrap();
+    write!(
+        s,
+        "POST /v1.41/networks/{network}/disconnect HTTP/1.1\r\nHost: docker\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let (head, buffered) = http::read_head(&mut s).unwrap();
+    let response = http::read_body(&mut s, head, buffered, false).unwrap();
+    refused(
+        &response,
+        403,
+        &["another owner"],
+        "disconnect from A's network",
+    );
+    // The gateway is done answering: its side of the stream ends…
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "more after the refusal: {rest:?}");
+    // …but what a slow client still sends is taken, not answered with a reset.
+    for (i, chunk) in body.as_bytes().chunks(100).enumerate() {
+        s.write_all(chunk)
+            .unwrap_or_else(|e| panic!("writing chunk {i} of the rest of the body: {e}"));
+        // The stimulus: a client this slow (dockerd keeps reading for 500 ms).
+        thread::sleep(Duration::from_millis(20));
+    }
+}
