@@ -866,127 +866,138 @@ fn two_owners_b_cannot_reach_a_by_any_reference() {
 fn two_owners_b_cannot_reach_a_with_the_clis() {
     let daemon = daemon_or_skip!();
     let p = Pair::start(&daemon);
-    let stolen = name("stolen");
-    for cli in clis() {
-        let via = &cli.version;
-        let refused = |args: &[&str]| {
-            let out = p.b.docker(&cli).args(args).run().failed();
-            assert!(
-                out.stderr.contains("buildgate: ") && out.stderr.contains("another owner"),
-                "via {via}: {out}"
-            );
-        };
-        let ca = p.ca.as_str();
-        let short = &p.ca_id[..12];
-        let data = format!("{ca}:/data/f");
-        let vol = format!("{}:/data", p.volume);
-        let from_ns = format!("container:{ca}");
-        for args in [
-            &["container", "inspect", ca][..],
-            &["container", "inspect", short],
-            &["inspect", "--type", "container", &p.ca_id],
-            &["logs", ca],
-            &["exec", ca, "cat", "/data/f"],
-            &["exec", "-i", short, "cat"],
-            &["attach", "--no-stdin", ca],
-            &["cp", &data, "-"],
-            &["top", ca],
-            &["stop", short],
-            &["kill", ca],
-            &["pause", ca],
-            &["restart", ca],
-            &["rename", ca, &stolen],
-            &["update", "--memory", "64m", ca],
-            &["commit", ca, &stolen],
-            &["export", ca],
-            &["rm", "-f", ca],
-            &["rm", "-f", short],
-            &["run", "--rm", "--volumes-from", ca, IMAGE, "true"],
-            &["run", "--rm", "--network", &from_ns, IMAGE, "true"],
-            &["run", "--rm", "--pid", &from_ns, IMAGE, "true"],
-            &["run", "--rm", "--link", &format!("{ca}:x"), IMAGE, "true"],
-            &["image", "inspect", &p.image],
-            &["image", "inspect", &p.image_id],
-            &["image", "history", &p.image],
-            &["tag", &p.image, &stolen],
-            &["tag", &p.b_image, &p.image],
-            &["rmi", &p.image],
-            &["rmi", &p.image_id[7..19]],
-            &["save", &p.image],
-            &["run", "--rm", &p.image, "true"],
-            &["volume", "inspect", &p.volume],
-            &["volume", "rm", &p.volume],
-            &["run", "--rm", "-v", &vol, IMAGE, "true"],
-            &[
-                "run",
-                "--rm",
-                "--mount",
-                &format!("type=volume,src={},dst=/data", p.volume),
-                IMAGE,
-                "true",
-            ],
-            &["network", "inspect", &p.network],
-            &["network", "inspect", &p.network_id[..12]],
-            &["network", "rm", &p.network],
-            &["network", "connect", &p.network, &p.cb],
-            &["network", "connect", &p.b_network, ca],
-            &["network", "disconnect", &p.network, ca],
-            &["run", "--rm", "--network", &p.network, IMAGE, "true"],
-        ] {
-            refused(args);
+    // Both CLIs at once: nothing they send may change anything.
+    let clis = clis();
+    thread::scope(|s| {
+        for cli in &clis {
+            let p = &p;
+            s.spawn(move || b_cannot_reach_a_with(p, cli));
         }
-
-        // Lists: B's objects, none of A's.
-        let b = |args: &[&str]| p.b.docker(&cli).args(args).run().ok().stdout;
-        let ps = b(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"]);
-        assert!(ps.contains(&p.cb_id), "via {via}: {ps}");
-        assert!(
-            !ps.contains(&p.ca_id) && !ps.contains(ca),
-            "via {via}: {ps}"
-        );
-        let images = b(&[
-            "images",
-            "-a",
-            "--no-trunc",
-            "--format",
-            "{{.ID}} {{.Repository}}:{{.Tag}}",
-        ]);
-        assert!(images.contains(&p.b_image), "via {via}: {images}");
-        assert!(
-            !images.contains(&p.image) && !images.contains(&p.image_id),
-            "via {via}: {images}"
-        );
-        assert!(
-            images.contains(common::IMAGE),
-            "via {via}: nobody's images are shown: {images}"
-        );
-        let volumes = b(&["volume", "ls", "--format", "{{.Name}}"]);
-        assert!(volumes.contains(&p.b_volume), "via {via}: {volumes}");
-        assert!(!volumes.contains(&p.volume), "via {via}: {volumes}");
-        let networks = b(&[
-            "network",
-            "ls",
-            "--no-trunc",
-            "--format",
-            "{{.ID}} {{.Name}}",
-        ]);
-        assert!(networks.contains(&p.b_network), "via {via}: {networks}");
-        assert!(
-            !networks.contains(&p.network) && !networks.contains(&p.network_id),
-            "via {via}: {networks}"
-        );
-        let df = b(&["system", "df", "-v"]);
-        for a in [
-            ca,
-            &p.ca_id[..12],
-            p.image.split(':').next().unwrap(),
-            &p.volume,
-        ] {
-            assert!(!df.contains(a), "via {via}: system df shows {a}: {df}");
-        }
-        assert!(df.contains(&p.cb), "via {via}: {df}");
-    }
+    });
     p.assert_a_untouched();
+}
+
+/// Through B's gateway with `cli`: every command on A's objects fails with the
+/// gateway's refusal, and B's lists show none of A's objects.
+fn b_cannot_reach_a_with(p: &Pair, cli: &Cli) {
+    let stolen = name("stolen");
+    let via = &cli.version;
+    let refused = |args: &[&str]| {
+        let out = p.b.docker(cli).args(args).run().failed();
+        assert!(
+            out.stderr.contains("buildgate: ") && out.stderr.contains("another owner"),
+            "via {via}: {out}"
+        );
+    };
+    let ca = p.ca.as_str();
+    let short = &p.ca_id[..12];
+    let data = format!("{ca}:/data/f");
+    let vol = format!("{}:/data", p.volume);
+    let from_ns = format!("container:{ca}");
+    for args in [
+        &["container", "inspect", ca][..],
+        &["container", "inspect", short],
+        &["inspect", "--type", "container", &p.ca_id],
+        &["logs", ca],
+        &["exec", ca, "cat", "/data/f"],
+        &["exec", "-i", short, "cat"],
+        &["attach", "--no-stdin", ca],
+        &["cp", &data, "-"],
+        &["top", ca],
+        &["stop", short],
+        &["kill", ca],
+        &["pause", ca],
+        &["restart", ca],
+        &["rename", ca, &stolen],
+        &["update", "--memory", "64m", ca],
+        &["commit", ca, &stolen],
+        &["export", ca],
+        &["rm", "-f", ca],
+        &["rm", "-f", short],
+        &["run", "--rm", "--volumes-from", ca, IMAGE, "true"],
+        &["run", "--rm", "--network", &from_ns, IMAGE, "true"],
+        &["run", "--rm", "--pid", &from_ns, IMAGE, "true"],
+        &["run", "--rm", "--link", &format!("{ca}:x"), IMAGE, "true"],
+        &["image", "inspect", &p.image],
+        &["image", "inspect", &p.image_id],
+        &["image", "history", &p.image],
+        &["tag", &p.image, &stolen],
+        &["tag", &p.b_image, &p.image],
+        &["rmi", &p.image],
+        &["rmi", &p.image_id[7..19]],
+        &["save", &p.image],
+        &["run", "--rm", &p.image, "true"],
+        &["volume", "inspect", &p.volume],
+        &["volume", "rm", &p.volume],
+        &["run", "--rm", "-v", &vol, IMAGE, "true"],
+        &[
+            "run",
+            "--rm",
+            "--mount",
+            &format!("type=volume,src={},dst=/data", p.volume),
+            IMAGE,
+            "true",
+        ],
+        &["network", "inspect", &p.network],
+        &["network", "inspect", &p.network_id[..12]],
+        &["network", "rm", &p.network],
+        &["network", "connect", &p.network, &p.cb],
+        &["network", "connect", &p.b_network, ca],
+        &["network", "disconnect", &p.network, ca],
+        &["run", "--rm", "--network", &p.network, IMAGE, "true"],
+    ] {
+        refused(args);
+    }
+
+    // Lists: B's objects, none of A's.
+    let b = |args: &[&str]| p.b.docker(cli).args(args).run().ok().stdout;
+    let ps = b(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"]);
+    assert!(ps.contains(&p.cb_id), "via {via}: {ps}");
+    assert!(
+        !ps.contains(&p.ca_id) && !ps.contains(ca),
+        "via {via}: {ps}"
+    );
+    let images = b(&[
+        "images",
+        "-a",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.Repository}}:{{.Tag}}",
+    ]);
+    assert!(images.contains(&p.b_image), "via {via}: {images}");
+    assert!(
+        !images.contains(&p.image) && !images.contains(&p.image_id),
+        "via {via}: {images}"
+    );
+    assert!(
+        images.contains(common::IMAGE),
+        "via {via}: nobody's images are shown: {images}"
+    );
+    let volumes = b(&["volume", "ls", "--format", "{{.Name}}"]);
+    assert!(volumes.contains(&p.b_volume), "via {via}: {volumes}");
+    assert!(!volumes.contains(&p.volume), "via {via}: {volumes}");
+    let networks = b(&[
+        "network",
+        "ls",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.Name}}",
+    ]);
+    assert!(networks.contains(&p.b_network), "via {via}: {networks}");
+    assert!(
+        !networks.contains(&p.network) && !networks.contains(&p.network_id),
+        "via {via}: {networks}"
+    );
+    let df = b(&["system", "df", "-v"]);
+    for a in [
+        ca,
+        &p.ca_id[..12],
+        p.image.split(':').next().unwrap(),
+        &p.volume,
+    ] {
+        assert!(!df.contains(a), "via {via}: system df shows {a}: {df}");
+    }
+    assert!(df.contains(&p.cb), "via {via}: {df}");
 }
 
 #[test]
