@@ -227,6 +227,13 @@ pub async fn check_name_target(
     nobody_too: bool,
 ) -> Result<(), ApiError> {
     let shown = name.familiar_string();
+    if shadows_an_id(name) {
+        return Err(ApiError::bad_request(format!(
+            "image name {shown} looks like an ID; through this gateway (--confine) repository \
+             names of 12 or more hex digits are refused, so that no name can stand in for \
+             another image's short ID"
+        )));
+    }
     let Some(found) = find(client, Kind::Image, &name.to_string(), label).await? else {
         return Ok(());
     };
@@ -260,9 +267,47 @@ pub async fn check_name_target(
     }
 }
 
+/// Whether writing `name` would let it stand in for an image's short ID. The daemon
+/// reads a reference that is not a full ID as a name first (`4f2a9c1b7d3e` is
+/// `docker.io/library/4f2a9c1b7d3e:latest`) and only then as an ID prefix, so a tag of
+/// that repository takes over the short ID of whichever image has that ID, as a
+/// container or network name would ([`crate::policy`] refuses those). The same rule:
+/// 12 or more lowercase hex digits. (A repository `sha256`, which would take over
+/// `sha256:<prefix>`, the daemon refuses itself.)
+pub fn shadows_an_id(name: &Named) -> bool {
+    name.domain() == reference::DEFAULT_DOMAIN
+        && name.path().strip_prefix("library/").is_some_and(|repo| {
+            repo.len() >= 12 && repo.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_names_that_read_as_ids() {
+        let named = |s: &str| reference::parse_normalized_named(s).unwrap();
+        for bad in [
+            "0123456789ab",
+            "0123456789ab:latest",
+            "0123456789ab:1",
+            "library/0123456789abcdef",
+            "docker.io/library/0123456789ab",
+        ] {
+            assert!(shadows_an_id(&named(bad)), "{bad}");
+        }
+        for ok in [
+            "0123456789a",
+            "app",
+            "cafe-0123456789ab",
+            "user/0123456789ab",
+            "example.com/0123456789ab",
+            "localhost:5000/0123456789ab",
+        ] {
+            assert!(!shadows_an_id(&named(ok)), "{ok}");
+        }
+    }
 
     #[test]
     fn ownership_from_labels() {

@@ -352,20 +352,23 @@ pub async fn rebuild(
         (BodyRule::Json, None) => Payload::None,
         (BodyRule::Stream, None) => Payload::Stream("application/x-tar"),
         (BodyRule::None, None) => {
+            let no_body = || {
+                ApiError::bad_request(
+                    "this endpoint takes no request body through this gateway (--confine)",
+                )
+            };
+            // Only a few bytes are worth reading: anything longer is no empty body,
+            // whatever --max-body-size allows elsewhere.
             let bytes = read_small(body, 64).await.map_err(|e| {
                 if e.status == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::bad_request(
-                        "this endpoint takes no request body through this gateway (--confine)",
-                    )
+                    no_body()
                 } else {
                     e
                 }
             })?;
             let text = bytes.trim_ascii();
             if !(text.is_empty() || text == b"{}" || text == b"null") {
-                return Err(ApiError::bad_request(
-                    "this endpoint takes no request body through this gateway (--confine)",
-                ));
+                return Err(no_body());
             }
             return Ok(assemble(parts, path, query, empty(), None));
         }

@@ -17,9 +17,12 @@ pub mod workers;
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{mpsc, watch};
 
 use self::listen::{Listener, bind_all};
@@ -31,6 +34,10 @@ use crate::identity::{self, Identity, peer::Peer};
 
 /// The most hyper may buffer per client connection; see [`serve_connection`].
 const READ_BUF_MAX: usize = 1 << 20;
+
+/// How long a finished connection keeps taking what the client still sends; see
+/// [`Lingering`]. Go's server waits as long (`rstAvoidanceDelay`).
+const LINGER: Duration = Duration::from_millis(500);
 
 /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn run(config: Config) -> Result<(), String> {
@@ -250,7 +257,7 @@ async fn serve_connection<S>(
         // reads keep filling it.
         .max_buf_size(READ_BUF_MAX);
     let conn = builder
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(Lingering(Some(stream))), service)
         .with_upgrades();
     tokio::pin!(conn);
     let stopping = async move {
@@ -265,5 +272,100 @@ async fn serve_connection<S>(
     };
     if let Err(err) = result {
         tracing::debug!(error = %err, "client connection ended with an error");
+    }
+}
+
+/// A client connection that is not just closed when the gateway is done with it.
+///
+/// The gateway may answer before it has read a request's body: a refusal does not wait
+/// for the upload. Closing the socket then, while the client is still writing that
+/// body, makes the client's write fail ("broken pipe", or a reset over TCP) before it
+/// reads the answer, and the docker CLI reports that instead of the refusal (it writes
+/// a request's head and body separately). dockerd's Go server reads such a body before
+/// it answers; the gateway answers first and then, when the connection is dropped,
+/// ends its side of the stream and reads and drops whatever the client still sends
+/// until the client closes or [`LINGER`] passes.
+struct Lingering<S>(Option<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+impl<S> Lingering<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    fn inner(&mut self) -> Pin<&mut S> {
+        Pin::new(
+            self.0
+                .as_mut()
+                .expect("a connection is used only until it is dropped"),
+        )
+    }
+}
+
+impl<S> AsyncRead for Lingering<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.inner().poll_read(cx, buf)
+    }
+}
+
+impl<S> AsyncWrite for Lingering<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.inner().poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.inner().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.as_ref().is_some_and(|s| s.is_write_vectored())
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.inner().poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.inner().poll_shutdown(cx)
+    }
+}
+
+impl<S> Drop for Lingering<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    fn drop(&mut self) {
+        let Some(mut stream) = self.0.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(LINGER, async {
+                let _ = stream.shutdown().await;
+                let mut scratch = vec![0u8; 16 * 1024];
+                while matches!(stream.read(&mut scratch).await, Ok(n) if n > 0) {}
+            })
+            .await;
+        });
     }
 }

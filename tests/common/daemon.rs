@@ -170,20 +170,120 @@ impl Daemon {
         left
     }
 
-    /// Remove every container and image carrying `owner=<owner>` (quietly: this runs
-    /// from drops).
+    /// `docker volume inspect`, or None if there is no such volume.
+    pub fn inspect_volume(&self, name: &str) -> Option<Value> {
+        self.json("GET", &format!("/volumes/{}", http::escape_path(name)))
+    }
+
+    /// `docker network inspect`, or None if there is no such network.
+    pub fn inspect_network(&self, reference: &str) -> Option<Value> {
+        self.json(
+            "GET",
+            &format!("/networks/{}", http::escape_path(reference)),
+        )
+    }
+
+    /// Names of the volumes matching a `label` filter, or why they could not be listed.
+    pub fn try_volumes_with_label(&self, label: &str) -> Result<BTreeSet<String>, String> {
+        let path = with_label("/volumes?", label);
+        let r = http::get(&self.sock, &path).map_err(|e| format!("GET {path}: {e}"))?;
+        let v: Value = serde_json::from_slice(&r.body)
+            .ok()
+            .filter(|_| r.status == 200)
+            .ok_or_else(|| format!("GET {path}: {} {}", r.status, r.text()))?;
+        Ok(v["Volumes"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|v| v["Name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Names of the volumes matching a `label` filter (`k` or `k=v`).
+    #[track_caller]
+    pub fn volumes_with_label(&self, label: &str) -> BTreeSet<String> {
+        self.try_volumes_with_label(label)
+            .unwrap_or_else(|e| panic!("listing on the daemon: {e}"))
+    }
+
+    /// IDs of the networks matching a `label` filter (`k` or `k=v`).
+    #[track_caller]
+    pub fn networks_with_label(&self, label: &str) -> BTreeSet<String> {
+        self.ids(&with_label("/networks?", label))
+    }
+
+    pub fn remove_volume(&self, name: &str) {
+        let _ = http::request(
+            &self.sock,
+            "DELETE",
+            &format!("/volumes/{}?force=1", http::escape_path(name)),
+            &[],
+            b"",
+        );
+    }
+
+    /// Remove a network. If the daemon refuses because of endpoints (20.10 started with
+    /// `--bridge=none` keeps a stale endpoint of a container that joined the network
+    /// after it started and was then force-removed), those are force-disconnected and
+    /// the removal tried again.
+    pub fn remove_network(&self, reference: &str) {
+        let path = format!("/networks/{}", http::escape_path(reference));
+        let removed =
+            |r: std::io::Result<http::Response>| r.is_ok_and(|r| r.status < 300 || r.status == 404);
+        if removed(http::request(&self.sock, "DELETE", &path, &[], b"")) {
+            return;
+        }
+        let Some(info) = self.inspect_network(reference) else {
+            return;
+        };
+        // A stale endpoint is found by its name, the container's (the container is
+        // gone, so its ID names nothing).
+        let endpoints = info["Containers"].as_object().cloned().unwrap_or_default();
+        for endpoint in endpoints.values() {
+            let name = endpoint["Name"].as_str().unwrap_or_default();
+            let body = serde_json::json!({"Container": name, "Force": true}).to_string();
+            let _ = http::request(
+                &self.sock,
+                "POST",
+                &format!("{path}/disconnect"),
+                &[("Content-Type", "application/json")],
+                body.as_bytes(),
+            );
+        }
+        let _ = http::request(&self.sock, "DELETE", &path, &[], b"");
+    }
+
+    /// Remove every container, image, volume and network carrying `owner=<owner>`
+    /// (quietly: this runs from drops).
     pub fn remove_owned(&self, owner: &str) {
-        let filter = format!("owner={owner}");
+        self.remove_labelled(&format!("owner={owner}"));
+    }
+
+    /// Remove every container, image, volume and network whose labels match `filter`
+    /// (`k` or `k=v`): containers first (with their anonymous volumes), which frees the
+    /// rest.
+    pub fn remove_labelled(&self, filter: &str) {
         for id in self
-            .try_ids(&with_label("/containers/json?all=1", &filter))
+            .try_ids(&with_label("/containers/json?all=1", filter))
             .unwrap_or_default()
         {
             self.remove_container(&id);
         }
         let images = self
-            .try_ids(&with_label("/images/json?all=1", &filter))
+            .try_ids(&with_label("/images/json?all=1", filter))
             .unwrap_or_default();
         self.remove_images(&images);
+        for name in self.try_volumes_with_label(filter).unwrap_or_default() {
+            self.remove_volume(&name);
+        }
+        for id in self
+            .try_ids(&with_label("/networks?", filter))
+            .unwrap_or_default()
+        {
+            self.remove_network(&id);
+        }
     }
 }
 
@@ -489,7 +589,7 @@ impl Drop for OwnedCleanup {
 /// Removes, on drop, the containers and images a test made: those carrying this
 /// guard's label ([`Cleanup::label`], pass it as `--label`), those with a label the test
 /// registered ([`Cleanup::label_filter`], e.g. the gateway's owner label), and those
-/// registered by name.
+/// registered by name; and the volumes and networks registered by name.
 pub struct Cleanup {
     pub daemon: Daemon,
     /// `buildgate-test=<unique>`.
@@ -497,6 +597,8 @@ pub struct Cleanup {
     filters: Vec<String>,
     containers: Vec<String>,
     images: Vec<String>,
+    volumes: Vec<String>,
+    networks: Vec<String>,
 }
 
 impl Cleanup {
@@ -507,6 +609,8 @@ impl Cleanup {
             filters: Vec::new(),
             containers: Vec::new(),
             images: Vec::new(),
+            volumes: Vec::new(),
+            networks: Vec::new(),
         }
     }
 
@@ -521,6 +625,14 @@ impl Cleanup {
 
     pub fn image(&mut self, name: &str) {
         self.images.push(name.to_string());
+    }
+
+    pub fn volume(&mut self, name: &str) {
+        self.volumes.push(name.to_string());
+    }
+
+    pub fn network(&mut self, name: &str) {
+        self.networks.push(name.to_string());
     }
 
     /// Remove it all now (quietly: this also runs from drops, during a panic).
@@ -543,6 +655,12 @@ impl Cleanup {
             .collect();
         images.extend(self.images.iter().cloned());
         d.remove_images(&images);
+        for v in &self.volumes {
+            d.remove_volume(v);
+        }
+        for n in &self.networks {
+            d.remove_network(n);
+        }
     }
 }
 

@@ -19,15 +19,18 @@
 //!   optional stdin; [`clis`] lists the CLIs to test with (28.x and Debian's 20.10).
 //! - [`Daemon`] (`daemon.rs`) inspects the daemon directly and makes images on it
 //!   (import, commit, tag, push); [`Cleanup`] and [`OwnedCleanup`] remove what a test
-//!   made, so tests can run in parallel against one daemon; [`Daemon::descendants`]
-//!   finds what was built on a test's own base images ([`Lineage`]) whoever else uses
-//!   the daemon; [`assert_owned`] and [`assert_nothing_owned`] are the ownership
-//!   verdicts.
+//!   made (containers, images, volumes, networks), so tests can run in parallel
+//!   against one daemon; [`Daemon::descendants`] finds what was built on a test's own
+//!   base images ([`Lineage`]) whoever else uses the daemon; [`assert_owned`] and
+//!   [`assert_nothing_owned`] are the ownership verdicts.
 //! - [`registry::Registry`] is a private image registry on 127.0.0.1 with password
 //!   auth, for bases that must be pulled.
 //! - [`http`] is a small raw HTTP/1.1 client over a unix socket, for requests no CLI
 //!   would send and for streams a test wants to drop half-way; [`build`] sends raw
 //!   `POST /build`s with bodies paced, cut off or streamed.
+//! - [`confine`]: raw API calls against the daemon or a gateway ([`confine::Api`]) and
+//!   a gateway started with `--confine` ([`confine::Confined`]), for the confinement
+//!   tests.
 //! - [`FaultDaemon`] (`fault_daemon.rs`) is a second private dockerd for tests that
 //!   stop, crash or freeze their daemon.
 //! - [`ustar`] writes tar archives byte by byte (the benchmarks include it too);
@@ -39,6 +42,7 @@
 
 pub mod build;
 mod cli;
+pub mod confine;
 mod daemon;
 mod fault_daemon;
 mod gateway;
