@@ -17,6 +17,7 @@ use common::{
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::fs;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -65,13 +66,6 @@ fn build_spoofing_owner(cli: &Cli, host: &str, tag: &str) {
         .stdin(format!("FROM {IMAGE}\nLABEL owner=spoofed\nRUN true\n"))
         .run()
         .ok();
-}
-
-fn wait_socket(path: &Path, what: &str) {
-    wait_for(Duration::from_secs(30), || {
-        http::get(path, "/_ping").ok().filter(|r| r.status == 200)
-    })
-    .unwrap_or_else(|| panic!("{what}: nothing answers /_ping on {}", path.display()));
 }
 
 // ------------------------------------------------------------------------ help, version
@@ -685,11 +679,29 @@ fn systemd_unit_verifies_and_its_execstart_serves() {
     let o = Command::new(&pre[0]).args(&pre[1..]).output().unwrap();
     assert!(o.status.success(), "{pre:?}: {}", show(&o));
 
+    // Type=notify: systemd's notification socket, which the unit's process must tell
+    // READY=1 only once its socket answers, and STOPPING=1 when it shuts down.
+    assert!(
+        unit.lines().any(|l| l.trim() == "Type=notify"),
+        "the unit is not Type=notify"
+    );
+    let notify_path = dir.path().join("notify");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let next_state = || {
+        let mut buf = [0u8; 256];
+        let n = notify.recv(&mut buf).expect("a notification within 30 s");
+        text(&buf[..n])
+    };
+
     // ExecStart, as written (paths mapped), serves with owner = the instance name.
     let start = unit_line(&unit, "ExecStart", &instance, &run, &daemon_host);
     let log = fs::File::create(dir.path().join("log")).unwrap();
     let mut child = Command::new(&start[0])
         .args(&start[1..])
+        .env("NOTIFY_SOCKET", &notify_path)
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -697,7 +709,14 @@ fn systemd_unit_verifies_and_its_execstart_serves() {
         .unwrap();
     let sock = run.join(&instance).join("docker.sock");
     let served = std::panic::catch_unwind(|| {
-        wait_socket(&sock, "the unit's ExecStart");
+        let ready = next_state();
+        assert!(
+            ready.lines().any(|l| l == "READY=1"),
+            "first notification: {ready:?}"
+        );
+        // Readiness means served: one /_ping right away, no waiting.
+        let ping = http::get(&sock, "/_ping").expect("/_ping right after READY=1");
+        assert_eq!(ping.status, 200, "/_ping right after READY=1");
         let tag = format!("buildgate-test/systemd:{}", unique("unit"));
         build_spoofing_owner(&cli, &format!("unix://{}", sock.display()), &tag);
         let owner = daemon.image_labels(&tag).get("owner").cloned();
@@ -705,9 +724,15 @@ fn systemd_unit_verifies_and_its_execstart_serves() {
         owner
     });
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("SIGTERM the ExecStart");
+    let stopping = served.is_ok().then(next_state);
     let status = child.wait().unwrap();
     let logged = fs::read_to_string(dir.path().join("log")).unwrap_or_default();
     let owner = served.unwrap_or_else(|_| panic!("ExecStart {start:?} log:\n{logged}"));
+    let stopping = stopping.unwrap_or_default();
+    assert!(
+        stopping.lines().any(|l| l == "STOPPING=1"),
+        "notification after SIGTERM: {stopping:?}\n{logged}"
+    );
     assert_eq!(owner.as_deref(), Some(instance.as_str()), "{logged}");
     assert!(status.success(), "exit after SIGTERM: {status:?}\n{logged}");
     assert!(!sock.exists(), "socket left behind");
