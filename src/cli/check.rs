@@ -26,8 +26,7 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 
-use super::parse::parse_seconds;
-use crate::config::Address;
+use super::parse::{DaemonArgs, OneShot};
 use crate::http::body::empty;
 use crate::http::upstream::Upstream;
 
@@ -50,24 +49,8 @@ Exit status: 0 if builds will work, 1 if they will not, 2 for a usage error.";
 /// `buildgate check`'s flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {
-    /// The Docker daemon to check: unix:///path, a bare path, or tcp://HOST:PORT.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        env = "BUILDGATE_UPSTREAM",
-        default_value = "unix:///var/run/docker.sock"
-    )]
-    pub upstream: String,
-
-    /// Seconds to wait for the daemon to accept a connection, and again for each answer.
-    #[arg(
-        long,
-        value_name = "SECS",
-        env = "BUILDGATE_CONNECT_TIMEOUT",
-        default_value = "5",
-        value_parser = parse_seconds
-    )]
-    pub connect_timeout: Duration,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
 }
 
 /// What the daemon said. Everything [`assess`] decides on.
@@ -445,28 +428,15 @@ async fn get(upstream: &Upstream, path: &str, timeout: Duration) -> Result<Answe
 
 /// Runs `buildgate check`: prints the report, exit status 0 if builds will work, else 1.
 pub fn main(args: CheckArgs) -> ExitCode {
-    let address = match Address::parse(&args.upstream) {
-        Ok(address) => address,
-        Err(err) => {
-            eprintln!("buildgate check: --upstream {err}");
-            return ExitCode::from(2);
-        }
+    let OneShot {
+        runtime,
+        upstream,
+        shown,
+    } = match args.daemon.open("check") {
+        Ok(one_shot) => one_shot,
+        Err(status) => return status,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("buildgate check: cannot start the runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let shown = address.to_string();
-    // No response timeout here: `get` bounds each whole exchange (answer and body)
-    // with --connect-timeout itself, so check never hangs on a silent daemon.
-    let upstream = Upstream::new(address, args.connect_timeout, None);
-    let probe = runtime.block_on(probe(&upstream, args.connect_timeout));
+    let probe = runtime.block_on(probe(&upstream, args.daemon.connect_timeout));
     let report = assess(&shown, &probe);
     print!("{}", report.render());
     if report.works() {

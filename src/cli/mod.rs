@@ -463,7 +463,7 @@ mod tests {
         let Some(Command::Check(args)) = cli.command else {
             panic!("no check command: {cli:?}");
         };
-        assert_eq!(args.upstream, "tcp://127.0.0.1:1");
+        assert_eq!(args.daemon.upstream, "tcp://127.0.0.1:1");
         assert!(parse(&["--owner", "o"]).is_ok());
         assert!(
             Cli::try_parse_from(["buildgate", "--owner", "o"])

@@ -1,6 +1,71 @@
-//! Value parsers for flags that both the server's flags and `buildgate check` use.
+//! Value parsers for flags that the server and the subcommands share, and the daemon
+//! flags of `buildgate check` and `buildgate reap`.
 
+use std::process::ExitCode;
 use std::time::Duration;
+
+use crate::config::Address;
+use crate::http::upstream::Upstream;
+
+/// The daemon flags `check` and `reap` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DaemonArgs {
+    /// The Docker daemon: unix:///path, a bare path, or tcp://HOST:PORT.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "BUILDGATE_UPSTREAM",
+        default_value = "unix:///var/run/docker.sock"
+    )]
+    pub upstream: String,
+
+    /// Seconds to wait for the daemon to accept a connection (check waits as long again
+    /// for each answer).
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "BUILDGATE_CONNECT_TIMEOUT",
+        default_value = "5",
+        value_parser = parse_seconds
+    )]
+    pub connect_timeout: Duration,
+}
+
+/// What a one-shot subcommand talks to the daemon with.
+pub struct OneShot {
+    pub runtime: tokio::runtime::Runtime,
+    pub upstream: Upstream,
+    /// The daemon's address as the report shows it.
+    pub shown: String,
+}
+
+impl DaemonArgs {
+    /// The runtime and the daemon for `buildgate <command>`; on a bad flag or a runtime
+    /// that cannot start, the error is printed and the exit status returned (2 for a
+    /// usage error, like clap's).
+    pub fn open(&self, command: &str) -> Result<OneShot, ExitCode> {
+        let address = Address::parse(&self.upstream).map_err(|err| {
+            eprintln!("buildgate {command}: --upstream {err}");
+            ExitCode::from(2)
+        })?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|err| {
+                eprintln!("buildgate {command}: cannot start the runtime: {err}");
+                ExitCode::FAILURE
+            })?;
+        let shown = address.to_string();
+        // No response timeout: `check` bounds each exchange itself, and `reap` waits
+        // for deletions however long the daemon takes.
+        let upstream = Upstream::new(address, self.connect_timeout, None);
+        Ok(OneShot {
+            runtime,
+            upstream,
+            shown,
+        })
+    }
+}
 
 /// Permission bits in octal (`0660`, `0o660`); anything above `0777` is refused,
 /// because setuid, setgid and sticky bits mean nothing on a socket.

@@ -9,13 +9,12 @@
 //! to do) and fails only if something it found could not be removed.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use http::header::HeaderMap;
 use http::{Method, StatusCode};
 
-use super::parse::parse_seconds;
-use crate::config::{Address, validate_owner_key, validate_owner_value};
+use super::parse::{DaemonArgs, OneShot};
+use crate::config::{validate_owner_key, validate_owner_value};
 use crate::daemon::{Client, escape};
 use crate::http::error::ApiError;
 use crate::http::upstream::Upstream;
@@ -36,24 +35,8 @@ pub struct ReapArgs {
     )]
     pub owner_label: String,
 
-    /// The Docker daemon: unix:///path, a bare path, or tcp://HOST:PORT.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        env = "BUILDGATE_UPSTREAM",
-        default_value = "unix:///var/run/docker.sock"
-    )]
-    pub upstream: String,
-
-    /// Seconds to wait for the daemon to accept a connection.
-    #[arg(
-        long,
-        value_name = "SECS",
-        env = "BUILDGATE_CONNECT_TIMEOUT",
-        default_value = "5",
-        value_parser = parse_seconds
-    )]
-    pub connect_timeout: Duration,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
 }
 
 /// What `buildgate reap --help` says.
@@ -91,24 +74,12 @@ pub fn main(args: ReapArgs) -> ExitCode {
         eprintln!("buildgate reap: {err}");
         return ExitCode::from(2);
     }
-    let address = match Address::parse(&args.upstream) {
-        Ok(address) => address,
-        Err(err) => {
-            eprintln!("buildgate reap: --upstream {err}");
-            return ExitCode::from(2);
-        }
+    let OneShot {
+        runtime, upstream, ..
+    } = match args.daemon.open("reap") {
+        Ok(one_shot) => one_shot,
+        Err(status) => return status,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("buildgate reap: cannot start the runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let upstream = Upstream::new(address, args.connect_timeout, None);
     let label = format!("{}={}", args.owner_label, args.owner);
     match runtime.block_on(reap(&upstream, &label)) {
         Ok((removed, failed)) => {

@@ -1367,15 +1367,30 @@ pub(super) async fn update(
     cache: &ConnCache,
     log: Arc<RequestLog>,
 ) -> Result<Response<Body>, ApiError> {
+    let rules = Rules::of(ctx.gateway, &ctx.label);
+    let body = |bytes: &[u8]| update_body(bytes, &rules);
+    owned_with_body(ctx, matched, req, cache, log, Kind::Container, body).await
+}
+
+/// What update, exec create and exec start have in common: the object in the path
+/// must be this owner's and goes out as its full ID, the query is dropped (they take
+/// none), and the JSON body goes out as `body` re-serialised it.
+async fn owned_with_body(
+    ctx: &mut Ctx<'_>,
+    matched: &Matched,
+    req: Request<Incoming>,
+    cache: &ConnCache,
+    log: Arc<RequestLog>,
+    kind: Kind,
+    body: impl FnOnce(&[u8]) -> Result<String, ApiError>,
+) -> Result<Response<Body>, ApiError> {
     let reference = matched.name.clone().unwrap_or_default();
-    let found = ctx.owned(Kind::Container, &reference, false).await?;
-    let gateway = ctx.gateway;
-    let rules = Rules::of(gateway, &ctx.label);
+    let found = ctx.owned(kind, &reference, false).await?;
     let mut query = Query::parse(req.uri().query(), &[])?;
     query.keep(&[]);
-    let (parts, body) = req.into_parts();
-    let bytes = json_body(&parts.headers, body, gateway.config.max_body_size).await?;
-    let json = update_body(&bytes, &rules)?;
+    let (parts, incoming) = req.into_parts();
+    let bytes = json_body(&parts.headers, incoming, ctx.gateway.config.max_body_size).await?;
+    let json = body(&bytes)?;
     let path = ctx.path(matched.pattern, Some(&found.id));
     let request = rebuild_json(parts, path, &query, json);
     Ok(ctx.forward(request, cache, log).await)
@@ -1405,16 +1420,7 @@ pub(super) async fn exec_create(
     cache: &ConnCache,
     log: Arc<RequestLog>,
 ) -> Result<Response<Body>, ApiError> {
-    let reference = matched.name.clone().unwrap_or_default();
-    let found = ctx.owned(Kind::Container, &reference, false).await?;
-    let mut query = Query::parse(req.uri().query(), &[])?;
-    query.keep(&[]);
-    let (parts, body) = req.into_parts();
-    let bytes = json_body(&parts.headers, body, ctx.gateway.config.max_body_size).await?;
-    let json = exec_body(&bytes)?;
-    let path = ctx.path(matched.pattern, Some(&found.id));
-    let request = rebuild_json(parts, path, &query, json);
-    Ok(ctx.forward(request, cache, log).await)
+    owned_with_body(ctx, matched, req, cache, log, Kind::Container, exec_body).await
 }
 
 /// The body of `POST /exec/{id}/start`, re-serialised: `Detach` and `Tty` only. An
@@ -1439,16 +1445,7 @@ pub(super) async fn exec_start(
     cache: &ConnCache,
     log: Arc<RequestLog>,
 ) -> Result<Response<Body>, ApiError> {
-    let reference = matched.name.clone().unwrap_or_default();
-    let found = ctx.owned(Kind::Exec, &reference, false).await?;
-    let mut query = Query::parse(req.uri().query(), &[])?;
-    query.keep(&[]);
-    let (parts, body) = req.into_parts();
-    let bytes = json_body(&parts.headers, body, ctx.gateway.config.max_body_size).await?;
-    let json = exec_start_body(&bytes)?;
-    let path = ctx.path(matched.pattern, Some(&found.id));
-    let request = rebuild_json(parts, path, &query, json);
-    Ok(ctx.forward(request, cache, log).await)
+    owned_with_body(ctx, matched, req, cache, log, Kind::Exec, exec_start_body).await
 }
 
 /// The body of `POST /commit`: `None` to send none. dockerd decodes it with the create
