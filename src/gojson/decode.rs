@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::schema::{FieldSet, Schema, StructDef, field_set, tag_name};
-use super::value::{Value, parse, write_string};
+use super::value::{Value, parse, write_array, write_object, write_string};
 use super::{Error, ErrorKind};
 
 /// A decoded Go value. A non-nil pointer is represented by what it points
@@ -654,27 +654,9 @@ impl Decoded {
             Decoded::Uint(u) => out.push_str(&u.to_string()),
             Decoded::Float(f) => out.push_str(&format!("{f:?}")),
             Decoded::Str(s) => write_string(s, out),
-            Decoded::List(items) => {
-                out.push('[');
-                for (i, it) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    it.write(out);
-                }
-                out.push(']');
-            }
+            Decoded::List(items) => write_array(items, out, Decoded::write),
             Decoded::Map(m) => {
-                out.push('{');
-                for (i, (k, v)) in m.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write_string(k, out);
-                    out.push(':');
-                    v.write(out);
-                }
-                out.push('}');
+                write_object(m.iter().map(|(k, v)| (k.as_str(), v)), out, Decoded::write)
             }
             Decoded::Struct(s) => s.write(out),
         }

@@ -55,28 +55,12 @@ impl Value {
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Value::Number(n) => out.push_str(n),
             Value::String(s) => write_string(s, out),
-            Value::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    item.write(out);
-                }
-                out.push(']');
-            }
-            Value::Object(members) => {
-                out.push('{');
-                for (i, (k, v)) in members.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write_string(k, out);
-                    out.push(':');
-                    v.write(out);
-                }
-                out.push('}');
-            }
+            Value::Array(items) => write_array(items, out, Value::write),
+            Value::Object(members) => write_object(
+                members.iter().map(|(k, v)| (k.as_str(), v)),
+                out,
+                Value::write,
+            ),
         }
     }
 
@@ -91,6 +75,40 @@ impl Value {
             Value::Object(_) => "object",
         }
     }
+}
+
+/// Writes `[item,...]`, each item by `write`.
+pub(crate) fn write_array<T>(
+    items: impl IntoIterator<Item = T>,
+    out: &mut String,
+    write: impl Fn(T, &mut String),
+) {
+    out.push('[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write(item, out);
+    }
+    out.push(']');
+}
+
+/// Writes `{"key":value,...}`, each value by `write`.
+pub(crate) fn write_object<'k, T>(
+    members: impl IntoIterator<Item = (&'k str, T)>,
+    out: &mut String,
+    write: impl Fn(T, &mut String),
+) {
+    out.push('{');
+    for (i, (key, value)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(key, out);
+        out.push(':');
+        write(value, out);
+    }
+    out.push('}');
 }
 
 /// Writes `s` as a JSON string. Only `"`, `\` and control characters are
