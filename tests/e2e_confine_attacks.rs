@@ -63,6 +63,11 @@
 //!   a name of another owner's image or of nobody's image (a test-made one, and the
 //!   shared `buildgate-test/busybox:latest`, which is never moved directly); a pull's
 //!   move is shown with a private registry.
+//! - `copy_from_*`: a build straight on the daemon copies a file out of another
+//!   owner's image with `COPY --from` (by name and by short ID); through the gateway
+//!   that is refused by name, full ID, short ID, with a quoted value and over
+//!   continuation lines, while copying from nobody's image and from earlier stages
+//!   works and the daemon shows the `COPY` pinned to the image's ID.
 //! - `endpoints_outside_the_model`: swarm, plugins, `/debug`, BuildKit sessions, image
 //!   loads, build-cache prunes, checkpoints, the old `copy`, unknown routes.
 //! - `the_clis_attacks_are_refused`: the same classes as a job would send them,
@@ -1314,4 +1319,94 @@ fn the_clis_attacks_are_refused() {
         [mine]
     );
     assert!(env.daemon.volumes_with_label(&label).is_empty());
+}
+
+// ------------------------------------------------------------------------ COPY --from
+
+/// A build of `dockerfile` through `api` (rm and forcerm, so no container stays).
+fn build_file(api: &Api, dockerfile: &str, query: &str) -> common::build::BuildResult {
+    let ctx = ustar::context(dockerfile, &[]);
+    let query = format!(
+        "rm=1&forcerm=1{}{query}",
+        if query.is_empty() { "" } else { "&" }
+    );
+    common::build::BuildRequest::new(&query, common::build::Body::Bytes(ctx)).send(&api.sock)
+}
+
+#[test]
+fn copy_from_reads_only_the_jobs_own_images_and_nobodys_and_is_pinned() {
+    let daemon = daemon_or_skip!();
+    let victim = Confined::start(&daemon, &[]);
+    let env = Env::start(&daemon);
+
+    // The victim's image holds a secret file.
+    let vrepo = name("victim-secret");
+    let victim_image = common::build::assert_built(
+        &build_file(
+            &victim.api,
+            &format!("FROM {IMAGE}\nRUN echo victim-s3cret > /secret\n"),
+            &format!("t={}", http::escape_query(&format!("{vrepo}:1"))),
+        ),
+        "the victim's build",
+    );
+    let short = victim_image.trim_start_matches("sha256:")[..12].to_string();
+    let stealing =
+        |from: &str| format!("FROM {IMAGE}\nCOPY --from={from} /secret /stolen\nRUN cat /stolen\n");
+
+    // Straight: another build copies the secret out of it, by name and by short ID.
+    for from in [format!("{vrepo}:1"), short.clone()] {
+        let r = build_file(&env.d, &stealing(&from), "nocache=1");
+        let id = common::build::assert_built(&r, "the straight theft");
+        env.direct.borrow_mut().image(&id);
+        let out = common::build::BuildOutput::parse(&r.response().body);
+        assert!(out.stream().contains("victim-s3cret"), "{}", out.raw);
+    }
+
+    // Through the job's gateway: refused by name, full ID, short ID, in a later stage,
+    // and with `--from` written in quotes or with other options around it.
+    for dockerfile in [
+        stealing(&format!("{vrepo}:1")),
+        stealing(&victim_image),
+        stealing(&short),
+        format!(
+            "FROM {IMAGE} AS a\nFROM {IMAGE}\nCOPY --chown=0:0 --from=\"{vrepo}:1\" /secret /s\n"
+        ),
+        format!("FROM {IMAGE}\nCOPY \\\n  --from={short} \\\n  /secret /s\n"),
+    ] {
+        let r = build_file(&env.job.api, &dockerfile, "");
+        refused(
+            r.response(),
+            403,
+            &["COPY --from image", "belongs to another owner"],
+            &dockerfile,
+        );
+    }
+
+    // From nobody's image (the shared base) and from an earlier stage it works; the
+    // daemon reads the COPY pinned to the image's full ID, and nothing of the build is
+    // left unowned.
+    let base_id = env.daemon.image_id(IMAGE).unwrap();
+    let r = build_file(
+        &env.job.api,
+        &format!(
+            "FROM {IMAGE} AS first\nRUN echo staged > /staged\nFROM scratch\n\
+             COPY --from={IMAGE} /bin/busybox /bb\nCOPY --from=first /staged /staged\n\
+             COPY --from=0 /staged /again\n"
+        ),
+        "",
+    );
+    let id = common::build::assert_built(&r, "copies from nobody's image and a stage");
+    let out = common::build::BuildOutput::parse(&r.response().body);
+    assert!(
+        out.stream()
+            .contains(&format!("COPY --from={base_id} /bin/busybox /bb")),
+        "{}",
+        out.raw
+    );
+    assert!(
+        out.stream().contains("COPY --from=first /staged /staged"),
+        "{}",
+        out.raw
+    );
+    env.job.assert_owned("images", &id);
 }

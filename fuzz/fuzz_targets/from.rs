@@ -4,7 +4,8 @@
 //! image base to an ID (keeping `--platform` and `AS`) and every stage reference to the
 //! stage's name gives a Dockerfile the rewriter accepts, whose re-parse shows exactly
 //! the pinned FROMs, each followed by the owner LABEL (for Dockerfiles the rewriter
-//! accepts unpinned).
+//! accepts unpinned); and every `COPY --from=<image>` pinned to an ID is written on one
+//! line that reads back with that `--from` and the same rest.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -103,5 +104,45 @@ fuzz_target!(|data: &[u8]| {
             let next = &again.instructions[n + 1];
             assert_eq!((next.keyword.as_str(), next.args.as_str()), ("label", "owner=\"team-a\""));
         }
+    }
+
+    // `COPY --from=<image>` pinned the way `--confine` pins it: every COPY the pinning
+    // accepts is written on one line that the rewriter accepts and that reads back with
+    // exactly the pinned `--from` and the same rest.
+    let instructions = parsed.instructions.iter().map(|i| from::Instruction {
+        keyword: &i.keyword,
+        args: &i.args,
+        line: i.line,
+    });
+    let Ok(sources) = from::copy_sources(instructions, parsed.escape, &stages) else {
+        return;
+    };
+    let mut copies = BTreeMap::new();
+    for source in &sources {
+        if let Ok(args) = from::pin_copy(source, PINNED, parsed.escape) {
+            copies.insert(source.line, args);
+        }
+    }
+    if copies.is_empty() {
+        return;
+    }
+    let out = match dockerfile::rewrite_pinned(dockerfile, "owner", "team-a", &froms, &copies) {
+        Ok(out) => out,
+        Err(e) if e.to_string().contains("too long") => return,
+        Err(e) => panic!("a pinned COPY was refused: {e}"),
+    };
+    let again = dockerfile::parse(&out.dockerfile).expect("our own output parses");
+    let written: Vec<&str> = again
+        .instructions
+        .iter()
+        .filter(|i| i.keyword == "copy" && i.args.starts_with("--") && i.args.contains(PINNED))
+        .map(|i| i.args.as_str())
+        .collect();
+    for args in copies.values() {
+        assert!(written.contains(&args.as_str()), "{args:?} not in the output");
+        let (_, flags) = from::copy_flags(args, again.escape).expect("a pinned COPY reads");
+        let pinned: Vec<_> = flags.iter().filter(|(n, _)| n == "--from").collect();
+        assert_eq!(pinned.len(), 1);
+        assert_eq!(pinned[0].1.as_deref(), Some(PINNED));
     }
 });

@@ -26,6 +26,12 @@
 //! is absent, never for a platform mismatch: the daemon would not either. It cannot
 //! pull an ID, which is why `pull=1` never reaches it (see [`crate::query`]).
 //!
+//! Under `--confine`, `COPY --from=<image>` gets the same look-up and the same
+//! ownership rule (its files are read, so it must be this owner's image or nobody's),
+//! without the `ONBUILD` refusal (a copy source's triggers never run), and is rewritten
+//! to the image's full ID on one line ([`from::pin_copy`]), so that no name moved after
+//! the check can hand the build another owner's files.
+//!
 //! The IDs pinned here are also where [`super::verify`] stops walking the result's
 //! history: everything above them is this build's.
 
@@ -55,6 +61,9 @@ pub(super) struct Bases {
     /// base pinned for another stage can also sit in the result's history (a cached
     /// step can be any image with the right parent), and it was not built by this build.
     pub result_base: Option<String>,
+    /// Under `--confine`: each `COPY --from=<image>` (by the 1-based line it starts
+    /// on), rewritten with the image's full ID, for [`dockerfile::rewrite_pinned`].
+    pub copies: BTreeMap<usize, String>,
 }
 
 /// The build parameters that decide what the `FROM`s name.
@@ -124,7 +133,8 @@ pub(super) async fn resolve(dockerfile: &[u8], request: &Request<'_>) -> Result<
                 let id = match seen.get(&key) {
                     Some(id) => id.clone(),
                     None => {
-                        let image = image(&mut client, base, request, stage.line).await?;
+                        let image =
+                            image(&mut client, base, request, stage.line, Role::Base).await?;
                         seen.insert(key, image.id.clone());
                         image.id
                     }
@@ -156,7 +166,64 @@ pub(super) async fn resolve(dockerfile: &[u8], request: &Request<'_>) -> Result<
         }
         bases.froms.push(FromRewrite::Replace(args));
     }
+    if request.confine.is_some() {
+        let instructions = parsed.instructions.iter().map(|i| from::Instruction {
+            keyword: &i.keyword,
+            args: &i.args,
+            line: i.line,
+        });
+        let sources = from::copy_sources(instructions, parsed.escape, &stages)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        for source in sources {
+            let as_base = from::Base {
+                name: source.image.clone(),
+                platform: None,
+                effective_platform: request.platform.filter(|p| !p.is_empty()).map(String::from),
+                kind: from::BaseKind::Image,
+            };
+            let key = (as_base.name.clone(), as_base.effective_platform.clone());
+            let id = match seen.get(&key) {
+                Some(id) => id.clone(),
+                None => {
+                    let image = image(
+                        &mut client,
+                        &as_base,
+                        request,
+                        source.line,
+                        Role::CopySource,
+                    )
+                    .await?;
+                    seen.insert(key, image.id.clone());
+                    image.id
+                }
+            };
+            let args = pinned_copy(&source, &id, parsed.escape)?;
+            bases.copies.insert(source.line, args);
+        }
+    }
     Ok(bases)
+}
+
+/// `COPY` with its `--from` replaced by `id` ([`from::pin_copy`]), refused with the
+/// reason when it cannot be written back.
+fn pinned_copy(source: &from::CopySource, id: &str, escape: char) -> Result<String, ApiError> {
+    from::pin_copy(source, id, escape).map_err(|why| {
+        ApiError::bad_request(format!(
+            "Dockerfile line {}: COPY --from={} {why}; through this gateway (--confine) \
+             the gateway pins the image and writes the COPY itself, which it does only for \
+             options in plain words (letters, digits and . _ : / - @ + *)",
+            source.line, source.image
+        ))
+    })
+}
+
+/// What an image found by [`image`] is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A `FROM`: its `ONBUILD` triggers would run.
+    Base,
+    /// A `COPY --from`: only its files are read.
+    CopySource,
 }
 
 /// Resolves one base image like the daemon's builder: pulled first when asked to or
@@ -166,8 +233,13 @@ async fn image(
     base: &from::Base,
     request: &Request<'_>,
     line: usize,
+    role: Role,
 ) -> Result<Image, ApiError> {
     let at = |message: String| format!("Dockerfile line {line}: {message}");
+    let (what, may) = match role {
+        Role::Base => ("base image", "start"),
+        Role::CopySource => ("COPY --from image", "copy"),
+    };
     let mut pulled = false;
     if request.pull {
         pull(client, base, request, line).await?;
@@ -182,7 +254,7 @@ async fn image(
         ApiError::new(
             StatusCode::NOT_FOUND,
             at(format!(
-                "base image {:?} is not on the daemon, even after pulling it",
+                "{what} {:?} is not on the daemon, even after pulling it",
                 base.name
             )),
         )
@@ -197,14 +269,14 @@ async fn image(
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 at(format!(
-                    "base image {:?} belongs to another owner; through this gateway \
-                     (--confine) a build may start only from its own images or shared ones",
+                    "{what} {:?} belongs to another owner; through this gateway \
+                     (--confine) a build may {may} only from its own images or shared ones",
                     base.name
                 )),
             ));
         }
     }
-    if !image.onbuild.is_empty() {
+    if role == Role::Base && !image.onbuild.is_empty() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             at(format!(
@@ -274,4 +346,62 @@ fn internal(what: &str) -> ApiError {
         StatusCode::INTERNAL_SERVER_ERROR,
         format!("internal error while resolving base images ({what})"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(args: &str) -> from::CopySource {
+        let (rest, flags) = from::copy_flags(args, '\\').unwrap();
+        let image = flags
+            .iter()
+            .find(|(n, _)| n == "--from")
+            .and_then(|(_, v)| v.clone())
+            .unwrap();
+        from::CopySource {
+            line: 3,
+            image,
+            flags,
+            rest: rest.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_copy_is_pinned_with_its_flags_in_order_and_its_text_kept() {
+        let id = format!("sha256:{}", "a".repeat(64));
+        for (args, want) in [
+            ("--from=img /a /b", format!("--from={id} /a /b")),
+            (
+                "--chown=1:2 --from=\"img\" [\"/a b\", \"/c\"]",
+                format!("--chown=1:2 --from={id} [\"/a b\", \"/c\"]"),
+            ),
+            (
+                "--link --from=img $SRC /d",
+                format!("--link --from={id} $SRC /d"),
+            ),
+            ("--from=img -- /a /b", format!("--from={id} /a /b")),
+            // A quoted word is no option, whatever it says: it stays in the text.
+            (
+                "--from=img \"--chown=a b\" /a /b",
+                format!("--from={id} \"--chown=a b\" /a /b"),
+            ),
+        ] {
+            assert_eq!(
+                pinned_copy(&source(args), &id, '\\').unwrap(),
+                want,
+                "{args}"
+            );
+        }
+        for (args, why) in [
+            // An option the gateway cannot write back as plain words.
+            ("--from=img --chown=\"a b\" /a /b", "plain words"),
+            // After `--`, text that would read as an option once the `--` is gone.
+            ("--from=img -- --chown=1 /b", "does not read back"),
+        ] {
+            let e = pinned_copy(&source(args), &id, '\\').unwrap_err();
+            assert!(e.message.contains(why), "{args}: {}", e.message);
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        }
+    }
 }

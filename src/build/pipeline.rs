@@ -210,8 +210,14 @@ async fn rewrite_context(
         },
     )
     .await?;
-    let rewritten = dockerfile::rewrite(&original, &job.owner_key, &job.owner, &bases.froms)
-        .map_err(|e| ApiError::bad_request(format!("Dockerfile: {e}")))?;
+    let rewritten = dockerfile::rewrite_pinned(
+        &original,
+        &job.owner_key,
+        &job.owner,
+        &bases.froms,
+        &bases.copies,
+    )
+    .map_err(|e| ApiError::bad_request(format!("Dockerfile: {e}")))?;
     let entry = Entry::file(
         job.dockerfile_name.as_bytes(),
         rewritten.dockerfile.len() as u64,

@@ -359,6 +359,173 @@ where
     Ok(stages)
 }
 
+/// A `COPY --from` that names an image rather than an earlier stage, in a stage the
+/// daemon runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySource {
+    /// 1-based line where the `COPY` starts.
+    pub line: usize,
+    /// The `--from` value, as the daemon hands it to `imageSources.Get` (not expanded:
+    /// no version of the classic builder expands `COPY` flags).
+    pub image: String,
+    /// Every builder flag of the instruction in order, quotes and escapes processed:
+    /// `("--from", Some(value))`, `("--link", None)`.
+    pub flags: Vec<(String, Option<String>)>,
+    /// The rest of the instruction after the flags, as `extractBuilderFlags` leaves it.
+    pub rest: String,
+}
+
+/// The images `COPY --from` reads from, in the stages `stages` (from [`evaluate`] over
+/// the same instructions) says the daemon runs.
+///
+/// moby's `getImageMount` tries, in order: an earlier, finished stage by its name
+/// (`strings.ToLower`), a stage index (`strconv.ParseInt`: an optional sign and decimal
+/// digits that fit an `int64`; out of range is the daemon's error, never an image),
+/// and otherwise an image, looked up (and pulled if absent) like a base. A stage sees
+/// only the stages before it: its own name, or a later stage's, is an image name.
+/// Values that are not ASCII are refused (Go's lowercasing folds a few non-ASCII
+/// letters into stage names); so is a `--from` given twice (the daemon's error too).
+pub fn copy_sources<'a, I>(
+    instructions: I,
+    escape: char,
+    stages: &[Stage],
+) -> Result<Vec<CopySource>, FromError>
+where
+    I: IntoIterator<Item = Instruction<'a>>,
+{
+    let mut sources = Vec::new();
+    // Index of the stage the instruction is in; `None` before the first FROM.
+    let mut current: Option<usize> = None;
+    for ins in instructions {
+        match ins.keyword {
+            "from" => {
+                current = Some(current.map_or(0, |c| c + 1));
+                continue;
+            }
+            "copy" => {}
+            _ => continue,
+        }
+        let Some(index) = current else { continue };
+        let Some(stage) = stages.get(index) else {
+            continue;
+        };
+        if stage.base.is_none() {
+            // After `target`: never run.
+            continue;
+        }
+        let err = |m: String| FromError::at(ins.line, m);
+        let (rest, flags) = copy_flags(ins.args, escape).map_err(err)?;
+        let from = flags
+            .iter()
+            .find(|(name, _)| name == "--from")
+            .and_then(|(_, value)| value.clone());
+        let Some(from) = from.filter(|f| !f.is_empty()) else {
+            continue;
+        };
+        if !from.is_ascii() {
+            return Err(err(format!(
+                "COPY --from={from:?} is not ASCII; Docker versions match it against stage \
+                 names differently, use the stage's name or an image reference in ASCII"
+            )));
+        }
+        let lower = from.to_ascii_lowercase();
+        let earlier_stage = stages[..index]
+            .iter()
+            .any(|s| s.name.as_deref() == Some(lower.as_str()));
+        if earlier_stage || go_parse_int(&from) {
+            continue;
+        }
+        sources.push(CopySource {
+            line: ins.line,
+            image: from,
+            flags,
+            rest: rest.to_string(),
+        });
+    }
+    Ok(sources)
+}
+
+/// A `COPY`'s builder flags (up to `--`, quotes and escapes processed) and the rest of
+/// its text; a `--from` given twice is refused.
+pub fn copy_flags(args: &str, escape: char) -> Result<CopyFlags<'_>, String> {
+    let (rest, words) =
+        builder_flags(args, escape).map_err(|m| m.replace("FROM options", "COPY options"))?;
+    let mut flags = Vec::with_capacity(words.len());
+    for word in words {
+        if word == "--" {
+            break;
+        }
+        let (name, value) = match word.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (word, None),
+        };
+        if name == "--from" && flags.iter().any(|(n, _)| n == "--from") {
+            return Err(
+                "COPY --from is given twice; Docker fails on this too, give it once".to_string(),
+            );
+        }
+        flags.push((name, value));
+    }
+    Ok((rest, flags))
+}
+
+/// What [`copy_flags`] reads: the rest of the text, and each flag with its value.
+pub type CopyFlags<'a> = (&'a str, Vec<(String, Option<String>)>);
+
+/// The text after `COPY` with the `--from` of `source` replaced by `id`: the flags in
+/// their order as plain words, then the instruction's rest as it was; checked to read
+/// back (under `escape`) as the same flags and the same rest. The error says why the
+/// instruction cannot be written back that way.
+pub fn pin_copy(source: &CopySource, id: &str, escape: char) -> Result<String, String> {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.bytes().all(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b':' | b'/' | b'.' | b'_' | b'-' | b'@' | b'+' | b'*')
+            })
+    };
+    let mut flags = Vec::with_capacity(source.flags.len());
+    let mut args = String::new();
+    for (name, value) in &source.flags {
+        let value = if name == "--from" {
+            Some(id.to_string())
+        } else {
+            value.clone()
+        };
+        if !plain(name.trim_start_matches("--")) {
+            return Err(format!("has the option {name:?}"));
+        }
+        args.push_str(name);
+        if let Some(value) = &value {
+            if !plain(value) {
+                return Err(format!("has the option {name}={value:?}"));
+            }
+            args.push('=');
+            args.push_str(value);
+        }
+        args.push(' ');
+        flags.push((name.clone(), value));
+    }
+    let rest = source
+        .rest
+        .trim_start_matches(|c: char| c.is_ascii() && is_go_space_byte(c as u8));
+    if rest.is_empty() {
+        return Err("has nothing to copy".to_string());
+    }
+    args.push_str(rest);
+    match copy_flags(&args, escape) {
+        Ok((again_rest, again_flags)) if again_flags == flags && again_rest == rest => Ok(args),
+        _ => Err("does not read back the same when written on one line".to_string()),
+    }
+}
+
+/// Whether `strconv.ParseInt(s, 10, 0)` succeeds on 64-bit Go: an optional sign, then
+/// decimal digits whose value fits an `int64`.
+fn go_parse_int(s: &str) -> bool {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && s.parse::<i64>().is_ok()
+}
+
 /// How many stages the daemon runs: all, or up to the first one named `target`
 /// (`instructions.HasStage`, `strings.EqualFold`).
 fn stages_to_run(froms: &[ParsedFrom<'_>], target: Option<&str>) -> Result<usize, FromError> {

@@ -105,6 +105,7 @@
 //!   every accepted input and every output was read identically by all three
 //!   and by this scanner.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// What the rewrite does with one `FROM`.
@@ -324,6 +325,21 @@ pub fn rewrite(
     owner: &str,
     froms: &[FromRewrite],
 ) -> Result<Rewrite, RewriteError> {
+    rewrite_pinned(src, key, owner, froms, &BTreeMap::new())
+}
+
+/// [`rewrite`], and each `COPY` whose first line (1-based) is a key of `copies` written
+/// as `COPY <value>` on one line instead: the gateway's own reading of it with its
+/// `--from` pinned to an image ID (see [`crate::build`]). The value must be plain text
+/// that reads back as itself; the output is re-scanned and each such `COPY` must read
+/// exactly as the value.
+pub fn rewrite_pinned(
+    src: &[u8],
+    key: &str,
+    owner: &str,
+    froms: &[FromRewrite],
+    copies: &BTreeMap<usize, String>,
+) -> Result<Rewrite, RewriteError> {
     check_key_owner(key, owner)?;
     let ours = format!("{key}=\"{owner}\"");
     let text = utf8(src)?;
@@ -343,7 +359,10 @@ pub fn rewrite(
     let mut from_rewrites = froms.iter();
     // Per physical line: the replacement of the instruction that starts there, and
     // whether the line belongs to a replaced instruction (and is not written).
-    let mut replace_at: Vec<Option<(&str, usize)>> = vec![None; scan.lines.len()];
+    let mut replace_at: Vec<Option<(&str, &str, usize)>> = vec![None; scan.lines.len()];
+    // Per COPY in file order, the text it must read as afterwards (see `verify`).
+    let mut copy_reads: Vec<Option<&str>> = Vec::new();
+    let mut copies_used = 0;
     let mut skip = vec![false; scan.lines.len()];
 
     let mut stages = 0;
@@ -356,7 +375,7 @@ pub fn rewrite(
                 stages += 1;
                 if let Some(FromRewrite::Replace(args)) = from_rewrites.next() {
                     // One line for the whole instruction, ended like its last line.
-                    replace_at[ins.first] = Some((args.as_str(), ins.last));
+                    replace_at[ins.first] = Some(("FROM ", args.as_str(), ins.last));
                     insert_after[ins.first] = true;
                     for line in &mut skip[ins.first + 1..=ins.last] {
                         *line = true;
@@ -365,6 +384,18 @@ pub fn rewrite(
                     insert_after[ins.last] = true;
                 }
             }
+            "copy" => match copies.get(&(ins.first + 1)) {
+                Some(args) => {
+                    check_literal_copy(args)?;
+                    replace_at[ins.first] = Some(("COPY ", args.as_str(), ins.last));
+                    for line in &mut skip[ins.first + 1..=ins.last] {
+                        *line = true;
+                    }
+                    copy_reads.push(Some(args.as_str()));
+                    copies_used += 1;
+                }
+                None => copy_reads.push(None),
+            },
             "label" => match label_form(ins, scan.escape, key)? {
                 LabelForm::KeyValue => append_after[ins.last] = true,
                 LabelForm::Legacy => insert_after[ins.last] = true,
@@ -393,6 +424,11 @@ pub fn rewrite(
             "no FROM instruction found; a Dockerfile must start a build stage with FROM",
         ));
     }
+    if copies_used != copies.len() {
+        return Err(RewriteError::new(
+            "internal error: a COPY to pin is not where the gateway found it",
+        ));
+    }
 
     let default_eol = scan
         .lines
@@ -405,8 +441,8 @@ pub fn rewrite(
             continue;
         }
         let eol = match replace_at[i] {
-            Some((args, last)) => {
-                out.push_str("FROM ");
+            Some((keyword, args, last)) => {
+                out.push_str(keyword);
                 out.push_str(args);
                 scan.lines[last].eol
             }
@@ -434,7 +470,7 @@ pub fn rewrite(
         }
     }
 
-    verify(&out, key, &ours, stages, froms)?;
+    verify(&out, key, &ours, stages, froms, &copy_reads)?;
     Ok(Rewrite {
         dockerfile: out.into_bytes(),
         stages,
@@ -449,6 +485,7 @@ fn verify(
     ours: &str,
     stages: usize,
     froms: &[FromRewrite],
+    copies: &[Option<&str>],
 ) -> Result<(), RewriteError> {
     let bug = |what: &str| {
         RewriteError::new(format!(
@@ -475,9 +512,18 @@ fn verify(
         ins.keyword == "label" && parse_words(&ins.args, scan.escape) == [ours.to_string()]
     };
     let mut found = 0;
+    let mut copies_found = 0;
     for (n, ins) in scan.instrs.iter().enumerate() {
         let next = scan.instrs.get(n + 1);
         match ins.keyword.as_str() {
+            "copy" => {
+                if let Some(Some(args)) = copies.get(copies_found)
+                    && ins.args != *args
+                {
+                    return Err(bug("a COPY does not read as the image it was pinned to"));
+                }
+                copies_found += 1;
+            }
             "from" => {
                 if let Some(FromRewrite::Replace(args)) = froms.get(found)
                     && ins.args != *args
@@ -551,6 +597,18 @@ fn check_literal_from(args: &str) -> Result<(), RewriteError> {
             "internal error: the pinned FROM {args:?} is not plain text"
         )))
     }
+}
+
+/// A pinned `COPY` is one line: its flags are the gateway's plain words, the rest is the
+/// instruction's own joined text, which reads the same on one line (the re-scan in
+/// `verify` proves it); a line break inside it cannot be written.
+fn check_literal_copy(args: &str) -> Result<(), RewriteError> {
+    if args.is_empty() || args.contains(['\n', '\r', '\0']) {
+        return Err(RewriteError::new(format!(
+            "internal error: the pinned COPY {args:?} is not one line"
+        )));
+    }
+    Ok(())
 }
 
 fn check_key_owner(key: &str, owner: &str) -> Result<(), RewriteError> {

@@ -292,7 +292,7 @@ fn dockerfile_parse_words_matches_buildkit() {
 fn dockerfile_verify_rejects_broken_output() {
     let ours = "owner=\"team-a\"";
     let good = "FROM a\nLABEL owner=\"team-a\"\nLABEL a=b owner=\"team-a\"\n";
-    assert!(verify(good, KEY, ours, 1, &[]).is_ok());
+    assert!(verify(good, KEY, ours, 1, &[], &[]).is_ok());
     for (bad, stages) in [
         ("FROM a\nRUN x\n", 1),
         ("FROM a\n", 1),
@@ -306,7 +306,9 @@ fn dockerfile_verify_rejects_broken_output() {
         ("FROM a\nLABEL owner=\"team-a\"\nLABEL k v\nRUN x\n", 1),
         (good, 2),
     ] {
-        let e = verify(bad, KEY, ours, stages, &[]).unwrap_err().to_string();
+        let e = verify(bad, KEY, ours, stages, &[], &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("internal check failed"), "{bad:?}: {e}");
     }
 }
@@ -671,4 +673,37 @@ fn changes_end_with_the_owner() {
     for changes in refused {
         assert!(rewrite_changes(changes, KEY, OWNER).is_err(), "{changes:?}");
     }
+}
+
+#[test]
+fn a_pinned_copy_is_written_on_one_line_and_read_back() {
+    let pin = |src: &str, copies: &[(usize, &str)]| {
+        let copies: BTreeMap<usize, String> =
+            copies.iter().map(|(l, a)| (*l, a.to_string())).collect();
+        rewrite_pinned(src.as_bytes(), KEY, OWNER, &[], &copies)
+            .map(|r| String::from_utf8(r.dockerfile).unwrap())
+            .map_err(|e| e.to_string())
+    };
+    // Continuation lines, a comment inside them and CRLF: one line, ended like the last.
+    let src = "FROM busybox\r\nCOPY --from=img \\\r\n# a comment\r\n  /a /b\r\nRUN true\r\n";
+    let out = pin(src, &[(2, "--from=sha256:abc /a /b")]).unwrap();
+    assert_eq!(
+        out,
+        format!("FROM busybox\r\n{OURS}\r\nCOPY --from=sha256:abc /a /b\r\nRUN true\r\n")
+    );
+    // Only the COPY named is written; others stay byte for byte.
+    let src = "FROM busybox\nCOPY --from=x /a /b\nCOPY --from=y /c /d\n";
+    let out = pin(src, &[(3, "--from=sha256:def /c /d")]).unwrap();
+    assert_eq!(
+        out,
+        format!("FROM busybox\n{OURS}\nCOPY --from=x /a /b\nCOPY --from=sha256:def /c /d\n")
+    );
+    // A line that is no COPY, a line break, and a value that would join the next line
+    // (it ends with the escape character): refused, never written.
+    let e = pin(src, &[(1, "--from=sha256:abc /a /b")]).unwrap_err();
+    assert!(e.contains("not where the gateway found it"), "{e}");
+    let e = pin(src, &[(2, "--from=sha256:abc /a\n/b")]).unwrap_err();
+    assert!(e.contains("not one line"), "{e}");
+    let e = pin(src, &[(2, "--from=sha256:abc /a /b \\")]).unwrap_err();
+    assert!(e.contains("internal check failed"), "{e}");
 }

@@ -806,3 +806,98 @@ mod prop {
         }
     }
 }
+
+fn copies(c: &Case) -> Result<Vec<String>, String> {
+    let stages = eval(c).map_err(|e| e.to_string())?;
+    let (escape, ins) = instructions(c.src);
+    let sources = copy_sources(
+        ins.iter().map(|(k, a, l)| Instruction {
+            keyword: k,
+            args: a,
+            line: *l,
+        }),
+        escape,
+        &stages,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(sources
+        .iter()
+        .map(|s| {
+            let flags: Vec<String> = s
+                .flags
+                .iter()
+                .map(|(n, v)| match v {
+                    Some(v) => format!("{n}={v}"),
+                    None => n.clone(),
+                })
+                .collect();
+            format!("{}: {} [{}] {}", s.line, s.image, flags.join(" "), s.rest)
+        })
+        .collect())
+}
+
+#[test]
+fn copy_from_names_an_image_only_where_no_earlier_stage_or_index_is_meant() {
+    let cases: &[(Case, &[&str])] = &[
+        // Earlier stages by name in any case, and by index: no image.
+        (
+            case(
+                "FROM busybox AS Build\nFROM busybox\nCOPY --from=BUILD /a /b\nCOPY --from=build /a /b\nCOPY --from=0 /a /b",
+            ),
+            &[],
+        ),
+        // Signs and indexes out of range are the daemon's errors, not images.
+        (
+            case(
+                "FROM busybox\nFROM busybox\nCOPY --from=+0 /a /b\nCOPY --from=-1 /a /b\nCOPY --from=7 /a /b",
+            ),
+            &[],
+        ),
+        // Too large for an int64: ParseInt fails, so the daemon looks up an image.
+        (
+            case("FROM busybox\nCOPY --from=99999999999999999999 /a /b"),
+            &["2: 99999999999999999999 [--from=99999999999999999999] /a /b"],
+        ),
+        // The stage's own name and a later stage's name are image names.
+        (
+            case("FROM busybox AS a\nCOPY --from=a /x /y\nCOPY --from=b /x /y\nFROM busybox AS b"),
+            &["2: a [--from=a] /x /y", "3: b [--from=b] /x /y"],
+        ),
+        // An image, with the other flags kept in order, quotes processed.
+        (
+            case("FROM busybox\nCOPY --chown=1:2 --from=\"victim/img:1\" [\"/a\", \"/b\"]"),
+            &["2: victim/img:1 [--chown=1:2 --from=victim/img:1] [\"/a\", \"/b\"]"],
+        ),
+        // No --from, an empty one, one after `--`, before the first FROM: nothing.
+        (
+            case(
+                "COPY --from=x /a /b\nFROM busybox\nCOPY /a /b\nCOPY --from= /a /b\nCOPY -- --from=x /b",
+            ),
+            &[],
+        ),
+        // Stages after target never run.
+        (
+            Case {
+                target: Some("a"),
+                ..case(
+                    "FROM busybox AS a\nCOPY --from=img1 /a /b\nFROM busybox\nCOPY --from=img2 /a /b",
+                )
+            },
+            &["2: img1 [--from=img1] /a /b"],
+        ),
+    ];
+    for (c, want) in cases {
+        let want: Vec<String> = want.iter().map(|w| w.to_string()).collect();
+        assert_eq!(copies(c), Ok(want), "{}", c.src);
+    }
+    for (src, refusal) in [
+        ("FROM busybox\nCOPY --from=a --from=b /a /b", "given twice"),
+        ("FROM busybox AS kb\nCOPY --from=\u{212a}b /a /b", "options"),
+    ] {
+        let got = copies(&case(src));
+        assert!(
+            got.as_ref().is_err_and(|e| e.contains(refusal)),
+            "{src}: {got:?}"
+        );
+    }
+}
