@@ -59,6 +59,17 @@ impl Host {
             .chain(extra)
             .map(|s| s.to_string())
             .collect();
+        if extra.contains(&"--confine") {
+            // What a job needs to start children like itself: the socket's directory
+            // and the CLI, bound in.
+            let mut allowed = vec![sock_dir.path().display().to_string()];
+            for mount in cli.container_mounts(CLI_IN_JOB) {
+                allowed.push(mount.split(':').next().unwrap_or_default().to_string());
+            }
+            for path in allowed {
+                opts.extra.extend(["--allow-bind".to_string(), path]);
+            }
+        }
         let gw = Gateway::start_with(opts);
         let cleanup = Cleanup::new(&daemon_host);
         Some(Host {
@@ -540,10 +551,11 @@ fn peers_in_cgroups_the_daemon_did_not_make_are_refused() {
 
 // ------------------------------------------------------------------------ child containers
 
-/// A container a job starts through the gateway, with the socket's directory bound in
-/// and the owner label `--confine` would force (container creation under `--confine`
-/// is not finished yet, so the job sets it here itself), builds with the job's owner,
-/// even with another job's ID in its job label. A runner's job container in an image
+/// Without `--confine`: a container a job starts through the gateway, with the socket's
+/// directory bound in and the owner label `--confine` would force (set by the job here
+/// itself), builds with the job's owner, even with another job's ID in its job label
+/// (under `--confine` that label is forced too:
+/// `confined_jobs_cannot_label_a_child_as_another_job`). A runner's job container in an image
 /// another job built (which carries that job's owner label) gets its own job's owner,
 /// not the image's; a child in the job's own image, with no job label, the job's.
 #[test]
@@ -600,6 +612,64 @@ fn child_containers_and_images_of_other_jobs_keep_the_right_owner() {
     )
     .ok();
     common::assert_owned(&host.daemon, &a, &tag_own);
+}
+
+/// Under `--confine`, a job cannot make a container that speaks as another job: the
+/// gateway sets the job label of every container a job creates to the job's own ID,
+/// whatever the job asks for and whatever the image carries. Without that, a child in
+/// the job's own image (whose owner label is then the image's, so the job label
+/// decides) labelled with the victim's ID would connect as the victim.
+#[test]
+fn confined_jobs_cannot_label_a_child_as_another_job() {
+    let mut host = or_skip!(Host::start(None, &["--confine"]));
+    let cli = job_clis()[0].clone();
+    let (a, victim) = (host.job_id(), host.job_id());
+    let ca = host.start_job(&cli, &[job_label(&a)], IMAGE);
+
+    // Job A builds its own image, which carries the victim's ID under the job label.
+    let tag_a = format!("buildgate-test/identity-forged:{}", unique("t"));
+    host.cleanup.image(&tag_a);
+    let out = host.exec(
+        &ca,
+        &format!(
+            "printf 'FROM {IMAGE}\\nLABEL {JOB_LABEL}={victim}\\n' | \
+             {CLI_IN_JOB} build -q -t {tag_a} - && echo built"
+        ),
+    );
+    assert!(
+        out.ok().stdout.contains("built"),
+        "{}",
+        host.gw.log_banner()
+    );
+    common::assert_owned(&host.daemon, &a, &tag_a);
+    assert_eq!(
+        host.daemon.image_labels(&tag_a).get(JOB_LABEL),
+        Some(&victim),
+        "the image carries the forged job label"
+    );
+
+    // Straight on the daemon such a child would carry the victim's ID (the image's
+    // label, and the one asked for).
+    let straight = host.start_job(&cli, &[], &tag_a);
+    assert_eq!(
+        host.daemon.container_labels(&straight).get(JOB_LABEL),
+        Some(&victim)
+    );
+
+    // Through the gateway, from inside job A: with the image's label and with the
+    // victim's ID asked for, the child gets A's ID, and what it builds is A's.
+    for asked in [vec![], vec![job_label(&victim)]] {
+        let args = host.job_args(&cli, &asked);
+        let run = format!("{CLI_IN_JOB} {} {tag_a} sleep 600", shell_words(&args));
+        let child = host.exec(&ca, &run).ok().stdout.trim().to_string();
+        let labels = host.daemon.container_labels(&child);
+        assert_eq!(labels.get(JOB_LABEL), Some(&a), "{asked:?}: {labels:?}");
+        assert_eq!(labels.get("owner"), Some(&a), "{asked:?}: {labels:?}");
+        let tag = format!("buildgate-test/identity-child:{}", unique("t"));
+        host.cleanup.image(&tag);
+        host.build_in(&child, &tag);
+        common::assert_owned(&host.daemon, &a, &tag);
+    }
 }
 
 /// Arguments for `sh -c`, each single-quoted.
