@@ -398,6 +398,8 @@ mod tests {
             ("--from=img --chown=\"a b\" /a /b", "plain words"),
             // After `--`, text that would read as an option once the `--` is gone.
             ("--from=img -- --chown=1 /b", "does not read back"),
+            // Text that ends with the escape character would continue the line.
+            ("--from=img /a \\", "escape character"),
         ] {
             let e = pinned_copy(&source(args), &id, '\\').unwrap_err();
             assert!(e.message.contains(why), "{args}: {}", e.message);

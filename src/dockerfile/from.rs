@@ -512,6 +512,11 @@ pub fn pin_copy(source: &CopySource, id: &str, escape: char) -> Result<String, S
     if rest.is_empty() {
         return Err("has nothing to copy".to_string());
     }
+    if rest.ends_with(escape) {
+        // Trimmed text that ends with the escape character (it was followed by a form
+        // feed, say): on a line of its own it would continue onto the next line.
+        return Err("ends with the escape character; remove it".to_string());
+    }
     args.push_str(rest);
     match copy_flags(&args, escape) {
         Ok((again_rest, again_flags)) if again_flags == flags && again_rest == rest => Ok(args),
