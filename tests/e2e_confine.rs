@@ -17,6 +17,10 @@
 //!   job made is checked **on the daemon directly** to carry `owner=<job>`. Then
 //!   `buildgate reap --owner` removes all the job still has (a running container, an
 //!   image, a volume, a network), exits 0, and a second run removes nothing.
+//!   `reap_removes_a_network_a_stale_endpoint_holds`: a network held by the stale
+//!   endpoint of a force-removed container (this daemon leaves one) is removed; one
+//!   that a live container of someone else's is attached to is not, and the live
+//!   container keeps its endpoint.
 //! - **Two owners, one daemon** (`two_owners_*`): jobs A and B, each with its own
 //!   gateway. Through B, every way of reaching A's objects is refused with a
 //!   Docker-style 403, by name, full ID and ID prefix (containers, images, networks;
@@ -1489,4 +1493,79 @@ fn a_refusal_reaches_a_client_still_sending_its_body() {
         // The stimulus: a client this slow (dockerd keeps reading for 500 ms).
         thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A container force-removed while attached to a network it joined after it started
+/// leaves a stale endpoint on this daemon (20.10 with `--bridge=none`), and the network
+/// then cannot be removed. `buildgate reap` drops such endpoints (only those whose
+/// container is gone) and removes the network; a live container of someone else's that
+/// is attached to the owner's network keeps its endpoint, and reap says why it could
+/// not remove that network.
+#[test]
+fn reap_removes_a_network_a_stale_endpoint_holds() {
+    let daemon_host = daemon_or_skip!();
+    let daemon = Daemon::new(&daemon_host);
+    let api = Api::daemon(&daemon);
+    let owner = unique("reap-owner");
+    let mut cleanup = Cleanup::new(&daemon_host);
+    cleanup.label_filter(&format!("owner={owner}"));
+    let net = name("stale-net");
+    cleanup.network(&net);
+    let r = api.post_json(
+        "/networks/create",
+        &json!({"Name": net, "Labels": {"owner": owner}}).to_string(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    // The default network mode: on this `--bridge=none` daemon, no network at all.
+    let body =
+        json!({"Image": IMAGE, "Cmd": ["sleep", "600"], "Labels": {"owner": owner}}).to_string();
+    let c = api.created(&name("stale"), &body);
+    api.started(&c);
+    let r = api.post_json(
+        &format!("/networks/{net}/connect"),
+        &json!({ "Container": c }).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = api.delete(&format!("/containers/{c}?force=1"));
+    assert_eq!(r.status, 204, "{}", r.text());
+    // The daemon's own removal fails on the endpoint the container left behind.
+    let held = api.delete(&format!("/networks/{net}"));
+    if held.status < 300 {
+        eprintln!("NOTE: this daemon left no stale endpoint; nothing for reap to drop");
+        return;
+    }
+    assert!(held.text().contains("active endpoints"), "{}", held.text());
+
+    let (code, stdout, stderr) = reap(&daemon, &owner);
+    assert_eq!(code, Some(0), "reap: {stdout}\n{stderr}");
+    assert!(stdout.contains("removed network "), "{stdout}");
+    assert!(daemon.inspect_network(&net).is_none(), "{stdout}");
+
+    // A live container that is not the owner's, attached to the owner's network.
+    let net2 = name("shared-net");
+    cleanup.network(&net2);
+    let r = api.post_json(
+        "/networks/create",
+        &json!({"Name": net2, "Labels": {"owner": owner}}).to_string(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let other = name("other");
+    cleanup.container(&other);
+    let body = json!({"Image": IMAGE, "Cmd": ["sleep", "600"], "Labels": {"buildgate-test": "x"}})
+        .to_string();
+    let c2 = api.created(&other, &body);
+    api.started(&c2);
+    let r = api.post_json(
+        &format!("/networks/{net2}/connect"),
+        &json!({ "Container": c2 }).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (code, stdout, stderr) = reap(&daemon, &owner);
+    assert_eq!(code, Some(1), "reap: {stdout}\n{stderr}");
+    assert!(stderr.contains("active endpoints"), "{stderr}");
+    let attached = daemon.inspect_container(&c2).unwrap();
+    assert!(
+        attached["NetworkSettings"]["Networks"].get(&net2).is_some(),
+        "the live container lost its endpoint: {attached}"
+    );
 }

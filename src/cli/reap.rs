@@ -202,17 +202,88 @@ pub async fn reap(
 
     let networks = list(&mut client, &format!("/networks?filters={filter}"), "Id").await?;
     for (id, _) in networks {
-        remove(
-            &mut client,
-            "network",
-            &id,
-            &format!("/networks/{}", escape(&id)),
-            &mut removed,
-            &mut failed,
-        )
-        .await?;
+        let path = format!("/networks/{}", escape(&id));
+        let answer = client
+            .call(Method::DELETE, &path, HeaderMap::new(), None)
+            .await?;
+        if answer.status.is_client_error()
+            && answer.status != StatusCode::NOT_FOUND
+            && drop_stale_endpoints(&mut client, &id).await?
+        {
+            // Stale endpoints were in the way; once they are gone, the usual removal.
+            remove(
+                &mut client,
+                "network",
+                &id,
+                &path,
+                &mut removed,
+                &mut failed,
+            )
+            .await?;
+        } else if answer.status.is_success() {
+            removed.push(Removed {
+                kind: "network",
+                id: id.clone(),
+            });
+        } else if answer.status != StatusCode::NOT_FOUND {
+            failed.push(Failed {
+                kind: "network",
+                id: id.clone(),
+                why: answer.message(),
+            });
+        }
     }
     Ok((removed, failed))
+}
+
+/// Force-disconnects the endpoints of network `id` whose containers no longer exist,
+/// and says whether there were any. A container that is force-removed while attached
+/// can leave its endpoint behind (dockerd 20.10 started with `--bridge=none` does, for
+/// a container connected after it started), and the network then cannot be removed.
+/// The daemon finds such an endpoint only by its container's old name, so an endpoint
+/// is left alone when that name, or its ID, names a container that exists now.
+async fn drop_stale_endpoints(client: &mut Client, id: &str) -> Result<bool, ApiError> {
+    let Some(info) = client
+        .get_json(&format!("/networks/{}", escape(id)))
+        .await?
+    else {
+        return Ok(false);
+    };
+    let endpoints = info
+        .get("Containers")
+        .and_then(|c| c.as_object())
+        .cloned()
+        .unwrap_or_default();
+    let mut dropped = false;
+    for (container, endpoint) in endpoints {
+        let Some(name) = endpoint.get("Name").and_then(|n| n.as_str()) else {
+            continue;
+        };
+        let mut exists = false;
+        for reference in [container.as_str(), name] {
+            let path = format!("/containers/{}/json", escape(reference));
+            exists |= client.get_json(&path).await?.is_some();
+        }
+        if exists || name.is_empty() {
+            continue;
+        }
+        let body = serde_json::json!({ "Container": name, "Force": true }).to_string();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let answer = client
+            .call(
+                Method::POST,
+                &format!("/networks/{}/disconnect", escape(id)),
+                headers,
+                Some(body.into()),
+            )
+            .await?;
+        dropped |= answer.status.is_success();
+    }
+    Ok(dropped)
 }
 
 /// IDs (the `field` of each entry) of a list, with their creation time for ordering.
