@@ -840,6 +840,18 @@ fn rootfs() -> Vec<u8> {
     t
 }
 
+/// The image ID an import answers with (its `status` message).
+fn imported_id(r: &http::Response) -> String {
+    r.text()
+        .lines()
+        .find_map(|l| {
+            serde_json::from_str::<Value>(l).ok()?["status"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("no image ID in the import's answer: {}", r.text()))
+}
+
 fn image_owner(daemon: &Daemon, id: &str) -> Option<String> {
     daemon.inspect_image(id).unwrap()["Config"]["Labels"]["owner"]
         .as_str()
@@ -883,15 +895,7 @@ fn commit_and_import_cannot_forge_the_owner() {
         .d
         .call("POST", &path, Some("application/x-tar"), &rootfs());
     assert_eq!(r.status, 200, "{}", r.text());
-    let imported = r
-        .text()
-        .lines()
-        .find_map(|l| {
-            serde_json::from_str::<Value>(l).ok()?["status"]
-                .as_str()
-                .map(str::to_string)
-        })
-        .unwrap();
+    let imported = imported_id(&r);
     env.direct.borrow_mut().image(&imported);
     assert_eq!(
         image_owner(&env.daemon, &imported).as_deref(),
@@ -951,15 +955,7 @@ fn commit_and_import_cannot_forge_the_owner() {
         .api
         .call("POST", &path, Some("application/x-tar"), &rootfs());
     assert_eq!(r.status, 200, "{}", r.text());
-    let id = r
-        .text()
-        .lines()
-        .find_map(|l| {
-            serde_json::from_str::<Value>(l).ok()?["status"]
-                .as_str()
-                .map(str::to_string)
-        })
-        .unwrap();
+    let id = imported_id(&r);
     assert_eq!(image_owner(&env.daemon, &id).as_deref(), Some(job.as_str()));
     // An import from a URL would have the daemon fetch it.
     let r = env

@@ -630,6 +630,24 @@ fn buildkite_hooks_run_a_gateway_per_job() {
 // ------------------------------------------------------------------------ systemd
 
 /// `Key=value` of the unit file, with the test's paths in place of the real ones.
+/// `systemd-analyze verify` on `unit`, written to `dir/file_name` with this binary in
+/// place of `/usr/local/bin/buildgate`; a note when this machine has no systemd-analyze.
+fn systemd_verify(dir: &Path, file_name: &str, unit: &str) {
+    if !Path::new("/usr/bin/systemd-analyze").exists() {
+        eprintln!("NOTE: no systemd-analyze here; the unit file was not verified");
+        return;
+    }
+    let path = dir.join(file_name);
+    fs::write(&path, unit.replace("/usr/local/bin/buildgate", BIN)).unwrap();
+    let o = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "systemd-analyze verify: {}", show(&o));
+    assert!(text(&o.stderr).trim().is_empty(), "{}", show(&o));
+}
+
 fn unit_line(unit: &str, key: &str, instance: &str, run: &Path, daemon: &str) -> Vec<String> {
     let line = unit
         .lines()
@@ -659,19 +677,7 @@ fn systemd_unit_verifies_and_its_execstart_serves() {
     let dir = tempfile::tempdir().unwrap();
 
     // systemd-analyze verify, on an instance of the template naming this binary.
-    if Path::new("/usr/bin/systemd-analyze").exists() {
-        let path = dir.path().join(format!("buildgate@{instance}.service"));
-        fs::write(&path, unit.replace("/usr/local/bin/buildgate", BIN)).unwrap();
-        let o = Command::new("systemd-analyze")
-            .args(["verify", "--man=no"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "systemd-analyze verify: {}", show(&o));
-        assert!(text(&o.stderr).trim().is_empty(), "{}", show(&o));
-    } else {
-        eprintln!("NOTE: no systemd-analyze here; the unit file was not verified");
-    }
+    systemd_verify(dir.path(), &format!("buildgate@{instance}.service"), &unit);
 
     // ExecStartPre: the check.
     let run = dir.path().join("run");
@@ -755,19 +761,7 @@ fn systemd_gitlab_unit_serves_each_job_as_itself() {
     let unit = fs::read_to_string(repo().join(GITLAB_UNIT)).unwrap();
     let dir = tempfile::tempdir().unwrap();
 
-    if Path::new("/usr/bin/systemd-analyze").exists() {
-        let path = dir.path().join("buildgate-gitlab.service");
-        fs::write(&path, unit.replace("/usr/local/bin/buildgate", BIN)).unwrap();
-        let o = Command::new("systemd-analyze")
-            .args(["verify", "--man=no"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "systemd-analyze verify: {}", show(&o));
-        assert!(text(&o.stderr).trim().is_empty(), "{}", show(&o));
-    } else {
-        eprintln!("NOTE: no systemd-analyze here; the unit file was not verified");
-    }
+    systemd_verify(dir.path(), "buildgate-gitlab.service", &unit);
 
     let run = dir.path().join("run");
     let pre = unit_line(&unit, "ExecStartPre", "", &run, &daemon_host);
