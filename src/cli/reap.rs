@@ -15,7 +15,7 @@ use http::{Method, StatusCode};
 
 use super::parse::{DaemonArgs, OneShot};
 use crate::config::{validate_owner_key, validate_owner_value};
-use crate::daemon::{Client, escape};
+use crate::daemon::{Answer, Client, escape};
 use crate::http::error::ApiError;
 use crate::http::upstream::Upstream;
 
@@ -154,9 +154,7 @@ pub async fn reap(
         let mut progress = false;
         for id in pending {
             let path = format!("/images/{}?force=1", escape(&id));
-            let answer = client
-                .call(Method::DELETE, &path, HeaderMap::new(), None)
-                .await?;
+            let answer = delete(&mut client, &path).await?;
             match answer.status {
                 s if s.is_success() => {
                     progress = true;
@@ -203,35 +201,15 @@ pub async fn reap(
     let networks = list(&mut client, &format!("/networks?filters={filter}"), "Id").await?;
     for (id, _) in networks {
         let path = format!("/networks/{}", escape(&id));
-        let answer = client
-            .call(Method::DELETE, &path, HeaderMap::new(), None)
-            .await?;
+        let mut answer = delete(&mut client, &path).await?;
         if answer.status.is_client_error()
             && answer.status != StatusCode::NOT_FOUND
             && drop_stale_endpoints(&mut client, &id).await?
         {
-            // Stale endpoints were in the way; once they are gone, the usual removal.
-            remove(
-                &mut client,
-                "network",
-                &id,
-                &path,
-                &mut removed,
-                &mut failed,
-            )
-            .await?;
-        } else if answer.status.is_success() {
-            removed.push(Removed {
-                kind: "network",
-                id: id.clone(),
-            });
-        } else if answer.status != StatusCode::NOT_FOUND {
-            failed.push(Failed {
-                kind: "network",
-                id: id.clone(),
-                why: answer.message(),
-            });
+            // Stale endpoints were in the way; once they are gone, once more.
+            answer = delete(&mut client, &path).await?;
         }
+        record("network", &id, &answer, &mut removed, &mut failed);
     }
     Ok((removed, failed))
 }
@@ -319,9 +297,25 @@ async fn remove(
     removed: &mut Vec<Removed>,
     failed: &mut Vec<Failed>,
 ) -> Result<(), ApiError> {
-    let answer = client
+    let answer = delete(client, path).await?;
+    record(kind, id, &answer, removed, failed);
+    Ok(())
+}
+
+async fn delete(client: &mut Client, path: &str) -> Result<Answer, ApiError> {
+    client
         .call(Method::DELETE, path, HeaderMap::new(), None)
-        .await?;
+        .await
+}
+
+/// What a `DELETE` answered: removed, already gone (nothing to say), or why not.
+fn record(
+    kind: &'static str,
+    id: &str,
+    answer: &Answer,
+    removed: &mut Vec<Removed>,
+    failed: &mut Vec<Failed>,
+) {
     if answer.status.is_success() {
         removed.push(Removed {
             kind,
@@ -334,7 +328,6 @@ async fn remove(
             why: answer.message(),
         });
     }
-    Ok(())
 }
 
 fn json_escape(s: &str) -> String {
