@@ -84,13 +84,15 @@ pub(super) struct Request<'a> {
 /// Resolves, checks and pins every base of `dockerfile`.
 pub(super) async fn resolve(dockerfile: &[u8], request: &Request<'_>) -> Result<Bases, ApiError> {
     let parsed = dockerfile::parse(dockerfile).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let instructions = parsed.instructions.iter().map(|i| from::Instruction {
-        keyword: &i.keyword,
-        args: &i.args,
-        line: i.line,
-    });
+    let instructions = || {
+        parsed.instructions.iter().map(|i| from::Instruction {
+            keyword: &i.keyword,
+            args: &i.args,
+            line: i.line,
+        })
+    };
     let stages = from::evaluate(
-        instructions,
+        instructions(),
         &from::Request {
             escape: parsed.escape,
             build_args: request.build_args,
@@ -167,12 +169,7 @@ pub(super) async fn resolve(dockerfile: &[u8], request: &Request<'_>) -> Result<
         bases.froms.push(FromRewrite::Replace(args));
     }
     if request.confine.is_some() {
-        let instructions = parsed.instructions.iter().map(|i| from::Instruction {
-            keyword: &i.keyword,
-            args: &i.args,
-            line: i.line,
-        });
-        let sources = from::copy_sources(instructions, parsed.escape, &stages)
+        let sources = from::copy_sources(instructions(), parsed.escape, &stages)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         for source in sources {
             let as_base = from::Base {
